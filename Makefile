@@ -1,0 +1,59 @@
+# Hashtrend: every target installs what it needs first (`deps`), so a fresh Debian machine needs only make.
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+DESTDIR ?=
+SWIFT ?= swift
+VENV ?= .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+SWIFT_JOBS ?= $(shell nproc)
+
+DEB_PKGS := pkg-config librdkafka-dev libcurl4-openssl-dev libsystemd-dev libzstd-dev libsnappy-dev \
+            kcat systemd docker-compose
+PIP_PKGS := duckdb pyarrow fastparquet hdfs pyyaml pytest
+
+export HASHTREND_PYTHON := $(PY)
+export HASHTREND_SHARED := $(abspath $(CURDIR)/../shared)
+
+.PHONY: all deps build release test unit pytest bench install uninstall clean
+
+all: build
+
+deps: $(VENV)/.stamp
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.stamp:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(PIP_PKGS)
+	touch $@
+
+build: deps
+	$(SWIFT) build -j $(SWIFT_JOBS)
+
+release: deps
+	$(SWIFT) build -c release -j $(SWIFT_JOBS)
+
+# Unit and integration tests (Swift Testing) build the binaries first: the integration tests start them.
+test: deps
+	$(SWIFT) build -j $(SWIFT_JOBS) --build-tests
+	$(SWIFT) test -j $(SWIFT_JOBS) --skip-build
+	@if ls tests/*.py >/dev/null 2>&1; then $(PY) -m pytest -q tests; fi
+
+bench: deps
+	$(SWIFT) build -c release -j $(SWIFT_JOBS)
+	@if [ -x bench/run ]; then bench/run; fi
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	for b in ingestd trendd sinkd hashtrend; do install -m 0755 .build/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+
+uninstall:
+	for b in ingestd trendd sinkd hashtrend; do rm -f $(DESTDIR)$(PREFIX)/bin/$$b; done
+
+clean:
+	rm -rf .build $(VENV)

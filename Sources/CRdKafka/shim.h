@@ -1,0 +1,34 @@
+#ifndef HASHTREND_CRDKAFKA_SHIM_H
+#define HASHTREND_CRDKAFKA_SHIM_H
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+/* Swift cannot call C variadics: typed, non-variadic wrappers around rd_kafka_producev. */
+static inline rd_kafka_resp_err_t
+hashtrend_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                  const void *key, size_t key_len,
+                  const void *value, size_t value_len,
+                  rd_kafka_headers_t *headers, /* ownership passes to librdkafka on success */
+                  void *opaque) {
+    if (headers) {
+        return rd_kafka_producev(rk,
+            RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY((void *)key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE(opaque),
+            RD_KAFKA_V_END);
+    }
+    return rd_kafka_producev(rk,
+        RD_KAFKA_V_TOPIC(topic),
+        RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY((void *)key, key_len),
+        RD_KAFKA_V_VALUE((void *)value, value_len),
+        RD_KAFKA_V_OPAQUE(opaque),
+        RD_KAFKA_V_END);
+}
+
+#endif

@@ -4,7 +4,7 @@ import PackageDescription
 // C libraries come from Debian's -dev packages, found by pkg-config.
 let package = Package(
     name: "Hashtrend",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "HashtrendCore", targets: ["HashtrendCore"]),
         .executable(name: "ingestd", targets: ["ingestd"]),

@@ -1,0 +1,165 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// The outcome of one produced record. `key` and `value` are handed back only for failures, so the
+/// caller can spool what Kafka did not take (ingestd never drops a post).
+public struct DeliveryReport: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var error: KafkaError?
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+}
+
+/// Per-message state for `send(...) async`: the continuation rides in librdkafka's message opaque.
+private final class DeliveryWaiter {
+    let continuation: CheckedContinuation<DeliveryReport, Error>
+    init(_ c: CheckedContinuation<DeliveryReport, Error>) { continuation = c }
+}
+
+func hashtrendDeliveryReport(_ rk: OpaquePointer?, _ msg: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?) {
+    guard let msg, let opaque else { return }
+    let ctx = Unmanaged<KafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+    let m = msg.pointee
+    let ok = m.err == RD_KAFKA_RESP_ERR_NO_ERROR
+    if ok { ctx.delivered.add(1, ordering: .relaxed) } else { ctx.failed.add(1, ordering: .relaxed) }
+    let waiter = m._private.map { Unmanaged<DeliveryWaiter>.fromOpaque($0).takeRetainedValue() }
+    guard ctx.onDelivery != nil || waiter != nil else { return }
+    var report = DeliveryReport(
+        topic: m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "",
+        partition: m.partition, offset: m.offset,
+        error: ok ? nil : KafkaError(m.err), key: nil, value: nil)
+    if !ok {
+        if let k = m.key { report.key = Array(UnsafeRawBufferPointer(start: k, count: m.key_len)) }
+        if let v = m.payload { report.value = Array(UnsafeRawBufferPointer(start: v, count: m.len)) }
+    }
+    ctx.onDelivery?(report)
+    if let waiter {
+        if let e = report.error { waiter.continuation.resume(throwing: e) } else { waiter.continuation.resume(returning: report) }
+    }
+}
+
+/// An idempotent Kafka producer (acks=all by default). A dedicated thread serves librdkafka's
+/// callbacks; `produce` only enqueues and never blocks.
+public final class KafkaProducer: @unchecked Sendable {
+    public static let defaults: [String: String] = [
+        "enable.idempotence": "true",
+        "acks": "all",
+        "compression.type": "zstd",
+        "linger.ms": "5",
+        // Retries are librdkafka's job until the message times out; the caller spools after that.
+        "message.timeout.ms": "300000",
+    ]
+
+    let handle: OpaquePointer
+    private let context: Unmanaged<KafkaClientContext>
+    /// Swift's own reference: counters stay readable after close() dropped librdkafka's.
+    private let ctx: KafkaClientContext
+    private let stopping = StopFlag()
+    private var poller: BlockingThread?
+    private let closed = Mutex<Bool>(false)
+    public let logger: Logger
+
+    /// - Parameter onDelivery: called on the producer's callback thread for every record.
+    public init(config: KafkaConfig, logger: Logger, onDelivery: (@Sendable (DeliveryReport) -> Void)? = nil) throws {
+        self.logger = logger
+        let conf = try config.withDefaults(Self.defaults).makeConf()
+        let ctx = KafkaClientContext(logger: logger, onDelivery: onDelivery)
+        self.ctx = ctx
+        context = installCallbacks(conf, context: ctx)
+        rd_kafka_conf_set_dr_msg_cb(conf, hashtrendDeliveryReport)
+        var errbuf = [CChar](repeating: 0, count: 512)
+        guard let h = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errbuf, errbuf.count) else {
+            rd_kafka_conf_destroy(conf)
+            context.release()
+            throw KafkaError.configuration(errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        }
+        handle = h
+        let stopping = self.stopping
+        let sendable = SendableHandle(pointer: h)
+        poller = BlockingThread(name: "kafka-producer-poll") {
+            while !stopping.isSet { rd_kafka_poll(sendable.pointer, 100) }
+        }
+    }
+
+    deinit { close(timeout: .seconds(0)) }
+
+    /// Enqueues one record. Throws `KafkaError` (`_QUEUE_FULL` when librdkafka's queue is full:
+    /// the caller decides to wait or to spool).
+    public func produce(topic: String, key: [UInt8]?, value: [UInt8], partition: Int32 = -1,
+                        headers: [(String, [UInt8])] = []) throws {
+        try enqueue(topic: topic, key: key, value: value, partition: partition, headers: headers, opaque: nil)
+    }
+
+    /// Produces one record and waits for its delivery report.
+    @discardableResult
+    public func send(topic: String, key: [UInt8]?, value: [UInt8], partition: Int32 = -1,
+                     headers: [(String, [UInt8])] = []) async throws -> DeliveryReport {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<DeliveryReport, Error>) in
+            let waiter = Unmanaged.passRetained(DeliveryWaiter(c))
+            do {
+                try enqueue(topic: topic, key: key, value: value, partition: partition, headers: headers, opaque: waiter.toOpaque())
+            } catch {
+                waiter.release()
+                c.resume(throwing: error)
+            }
+        }
+    }
+
+    private func enqueue(topic: String, key: [UInt8]?, value: [UInt8], partition: Int32,
+                         headers: [(String, [UInt8])], opaque: UnsafeMutableRawPointer?) throws {
+        var hdrs: OpaquePointer? = nil
+        if !headers.isEmpty {
+            hdrs = rd_kafka_headers_new(headers.count)
+            for (name, v) in headers {
+                _ = v.withUnsafeBytes { rd_kafka_header_add(hdrs, name, -1, $0.baseAddress, $0.count) }
+            }
+        }
+        let err: rd_kafka_resp_err_t = value.withUnsafeBytes { vb in
+            if let key {
+                return key.withUnsafeBytes { kb in
+                    hashtrend_produce(handle, topic, partition, kb.baseAddress, kb.count, vb.baseAddress, vb.count, hdrs, opaque)
+                }
+            }
+            return hashtrend_produce(handle, topic, partition, nil, 0, vb.baseAddress, vb.count, hdrs, opaque)
+        }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            if let hdrs { rd_kafka_headers_destroy(hdrs) }
+            throw KafkaError(err, message: "produce to \(topic): \(String(cString: rd_kafka_err2str(err)))")
+        }
+    }
+
+    /// Records not yet acknowledged (queued, in flight, or awaiting a delivery report).
+    public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
+    public var deliveredCount: Int64 { ctx.delivered.load(ordering: .relaxed) }
+    public var failedCount: Int64 { ctx.failed.load(ordering: .relaxed) }
+    public var lastError: KafkaError? { ctx.lastError.withLock { $0 } }
+
+    /// Waits until every enqueued record has a delivery report; throws `_TIMED_OUT` otherwise.
+    public func flush(timeout: HTDuration) throws {
+        try KafkaError.check(rd_kafka_flush(handle, Int32(clamping: timeout.millis)), "flush")
+    }
+
+    /// Flushes (bounded by `timeout`) then releases librdkafka. Safe to call twice.
+    public func close(timeout: HTDuration) {
+        let already = closed.withLock { c -> Bool in defer { c = true }; return c }
+        if already { return }
+        let err = rd_kafka_flush(handle, Int32(clamping: timeout.millis))
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("producer closed with \(outstanding) record(s) undelivered", metadata: ["error_kind": "\(KafkaError(err).name)"])
+        }
+        stopping.set()
+        poller?.join()
+        poller = nil
+        rd_kafka_destroy(handle)
+        context.release()
+    }
+
+    /// Topic metadata (partition count), or nil when the topic does not exist.
+    public func partitionCount(topic: String, timeout: HTDuration) throws -> Int? {
+        try KafkaAdmin.partitionCount(handle: handle, topic: topic, timeout: timeout)
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import HashtrendCore
+
+@main
+struct Hashtrend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hashtrend",
+        abstract: "The Hashtrend operator's tool: embedded broker, topics, produce/consume, offline tools.",
+        version: HashtrendVersion.string,
+        subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self]
+    )
+}

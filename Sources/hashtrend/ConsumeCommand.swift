@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import HashtrendCore
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,7 +55,38 @@ struct ConsumeCommand: ParsableCommand {
         defer { _ = sources }
         let logger = Logger(label: "hashtrend.consume")
         config["group.id"] = group ?? "hashtrend-consume-\(getpid())"
-        let consumer = try KafkaConsumer(config: config, logger: logger)
+        let out = OutputWriter.standardOutput
+        // Offsets printed but not yet committed. On revocation they are committed inside the rebalance
+        // callback, before the partitions move to another member. When the group refuses commits while it
+        // rebalances, they are kept: if a partition comes back to us, reading resumes after what was printed.
+        let pending = Mutex<[TopicPartition: Int64]>([:])
+        let holder = ConsumerHolder()
+        let commits = group != nil
+        let consumer = try KafkaConsumer(config: config, logger: logger) { event in
+            guard commits, let c = holder.consumer else { return nil }
+            switch event {
+            case .revoked(let tps, let lost):
+                out.flush()
+                guard !lost else { return nil }
+                let offsets = pending.withLock { p in tps.compactMap { tp in p[tp].map { PartitionOffset(tp, offset: $0) } } }
+                do {
+                    try c.commit(offsets)
+                    pending.withLock { p in for tp in tps { p.removeValue(forKey: tp) } }
+                } catch let e as KafkaError where e.isRebalanceRelated {
+                    logger.debug("commit on revocation deferred: \(e)")
+                } catch {
+                    logger.error("commit on revocation: \(error)")
+                }
+                return nil
+            case .assigned(let tps):
+                let mine = Set(tps)
+                return pending.withLock { p in
+                    p = p.filter { mine.contains($0.key) }
+                    return p
+                }
+            }
+        }
+        holder.consumer = consumer
         if group != nil {
             try consumer.subscribe([topic])
         } else {
@@ -64,37 +96,54 @@ struct ConsumeCommand: ParsableCommand {
             try consumer.assign((0..<n).map { PartitionOffset(TopicPartition(topic, Int32($0)), offset: KafkaOffset.beginning) })
         }
         let idle = try idleExit.map { try HTDuration(parsing: $0) }
-        let out = OutputWriter.standardOutput
         var count = 0
+        var sinceCommit = 0
         var lastRecord = DispatchTime.now()
         let full = format == "full"
-        loop: while !stop.shouldStop {
-            let batch = consumer.pollBatch(max: Swift.min(1000, max.map { $0 - count } ?? 1000), timeoutMillis: 200)
-            var next: [TopicPartition: Int64] = [:]
-            for m in batch {
-                if let e = m.error {
-                    logger.warning("consumer: \(e)")
-                    continue
-                }
-                if full {
-                    out.write("\(m.partition)\t\(m.offset)\t")
-                    out.write(m.key)
-                    out.write([9])
-                }
-                out.write(m.value)
-                out.write([10])
-                next[m.topicPartition] = m.offset + 1
-                count += 1
+        func commitPending() throws {
+            guard out.flush() else { throw ValidationError("standard output closed") }
+            guard commits else { return }
+            let offsets = pending.withLock { p in p.map { PartitionOffset($0.key, offset: $0.value) } }
+            do {
+                try consumer.commit(offsets)
+                pending.withLock { p in for o in offsets where p[o.topicPartition] == o.offset { p.removeValue(forKey: o.topicPartition) } }
+            } catch let e as KafkaError where e.isRebalanceRelated {
+                logger.debug("commit deferred until the rebalance completes: \(e)")
             }
-            if !batch.isEmpty { lastRecord = .now() }
-            guard out.flush() else { break loop }
-            if group != nil && !next.isEmpty {
-                try consumer.commit(next.map { PartitionOffset($0.key, offset: $0.value) })
-            }
-            if let max, count >= max { break }
-            if let idle, DispatchTime.now().uptimeNanoseconds - lastRecord.uptimeNanoseconds > UInt64(idle.millis) * 1_000_000 { break }
+            sinceCommit = 0
         }
+        while !stop.shouldStop {
+            // One message per poll: a rebalance can then never slip between a record and its commit.
+            guard let m = consumer.poll(timeoutMillis: 100) else {
+                try commitPending()
+                if let idle, DispatchTime.now().uptimeNanoseconds - lastRecord.uptimeNanoseconds > UInt64(idle.millis) * 1_000_000 { break }
+                continue
+            }
+            if let e = m.error {
+                logger.warning("consumer: \(e)")
+                continue
+            }
+            lastRecord = .now()
+            if full {
+                out.write("\(m.partition)\t\(m.offset)\t")
+                out.write(m.key)
+                out.write([9])
+            }
+            out.write(m.value)
+            out.write([10])
+            pending.withLock { $0[m.topicPartition] = m.offset + 1 }
+            count += 1
+            sinceCommit += 1
+            if let max, count >= max { break }
+            if sinceCommit >= 1000 { try commitPending() }
+        }
+        try commitPending()
         consumer.close()
         stderrLine("hashtrend consume: \(count) record(s)")
     }
+}
+
+/// Lets the rebalance callback reach the consumer it belongs to.
+final class ConsumerHolder: @unchecked Sendable {
+    var consumer: KafkaConsumer?
 }

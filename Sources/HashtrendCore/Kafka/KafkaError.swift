@@ -35,6 +35,11 @@ public struct KafkaError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var isQueueFull: Bool { code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue }
     public var isTimedOut: Bool { code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue || code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue }
+    /// Commit refusals while the group rebalances: the offsets stay pending and are committed later.
+    public var isRebalanceRelated: Bool {
+        code == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS.rawValue || code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION.rawValue
+            || code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID.rawValue || code == RD_KAFKA_RESP_ERR__STATE.rawValue
+    }
     /// Errors that a retry cannot fix (bad config, authorization, fatal idempotence errors).
     public var isFatal: Bool {
         code == RD_KAFKA_RESP_ERR__FATAL.rawValue || code == RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue

@@ -105,6 +105,15 @@ final class ChildProcess: @unchecked Sendable {
     /// Waits for exit up to `timeout`, then kills; returns the exit status (or nil if it had to be killed).
     @discardableResult
     func wait(timeout: TimeInterval) -> Int32? {
+        if let r = lock.withLock({ result }) { return r }
+        let r = waitOnce(timeout: timeout)
+        lock.withLock { result = .some(r) }
+        return r
+    }
+
+    private var result: Int32?? = nil
+
+    private func waitOnce(timeout: TimeInterval) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
         if process.isRunning {

@@ -40,11 +40,39 @@ public enum HashtagKey {
         return slowKey(String(decoding: utf8, as: UTF8.self))
     }
 
+    /// Calls `body` with the key's UTF-8 bytes without allocating in the common cases (ASCII tags, and
+    /// non-ASCII tags that are already their own key): for hash-table lookups keyed by bytes on the hot
+    /// path. The bytes are valid only during the call.
+    @inlinable
+    public static func withKey<R>(utf8: UnsafeBufferPointer<UInt8>,
+                                  _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        var ascii = true
+        var hasUpper = false
+        for b in utf8 {
+            if b >= 0x80 { ascii = false; break }
+            if b >= 0x41 && b <= 0x5A { hasUpper = true }
+        }
+        if ascii {
+            if !hasUpper { return try body(utf8) }
+            return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: utf8.count) { out in
+                for (i, b) in utf8.enumerated() {
+                    out[i] = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+                }
+                return try body(UnsafeBufferPointer(out))
+            }
+        }
+        if isKeyStable(utf8) { return try body(utf8) }
+        var k = slowKey(String(decoding: utf8, as: UTF8.self))
+        return try k.withUTF8 { try body($0) }
+    }
+
     /// The reference computation (also used by tests to check the fast paths).
+    @usableFromInline
     static func slowKey(_ tag: String) -> String {
         tag.decomposedStringWithCanonicalMapping.lowercased().precomposedStringWithCanonicalMapping
     }
 
+    @usableFromInline
     static func isKeyStable(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let p = utf8.baseAddress else { return true }
         return KeyStability.table.withUnsafeBufferPointer { table in
@@ -81,7 +109,7 @@ enum KeyStability {
             nfcStable[v] = c.count == 1 && c.first == u
         }
         var bits = [UInt8](repeating: 0, count: 0x10000 / 8)
-        for v in 0x80..<0x10000 {
+        for v in 0..<0x10000 {
             guard let u = Unicode.Scalar(UInt32(v)), nfcStable[v], !composesWithPrevious[v] else { continue }
             let props = u.properties
             guard props.canonicalCombiningClass == .notReordered, !props.changesWhenLowercased else { continue }

@@ -5,9 +5,15 @@ import Testing
 /// Swift's String `==` compares canonical equivalence; keys must match byte for byte.
 func exactly(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 
+/// The byte API; also checks that the allocation-free `withKey` yields the same bytes.
 func keyViaBytes(_ tag: String) -> String {
     let bytes = Array(tag.utf8)
-    return bytes.withUnsafeBufferPointer { HashtagKey.key(utf8: $0) }
+    let key = bytes.withUnsafeBufferPointer { HashtagKey.key(utf8: $0) }
+    let viaWithKey = bytes.withUnsafeBufferPointer { buf in
+        HashtagKey.withKey(utf8: buf) { String(decoding: $0, as: UTF8.self) }
+    }
+    #expect(exactly(key, viaWithKey), "withKey differs for \(tag.debugDescription)")
+    return key
 }
 
 @Suite struct HashtagKeyTests {

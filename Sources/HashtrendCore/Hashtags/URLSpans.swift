@@ -257,10 +257,18 @@ struct URLOverlapChecker {
         if h < lastURLEnd { return true }
         // URLs never contain whitespace: start at the beginning of h's run, or where the last scan stopped.
         var s = h
+        var sawDot = false
         while s > scannedTo {
             let b = p[s - 1]
             if b == 0x20 || (b >= 0x09 && b <= 0x0D) { break }
+            if b == 0x2E { sawDot = true }
             s -= 1
+        }
+        // A URL covering h starts in [s, h) and its domain has a dot there; none, no URL (the common
+        // case for CJK text, where tags follow "。" or an ideographic space rather than ASCII space).
+        if !sawDot {
+            scannedTo = h
+            return false
         }
         // Land on a scalar boundary (scannedTo and post-whitespace offsets already are).
         while s < h, p[s] & 0xC0 == 0x80 { s += 1 }

@@ -101,6 +101,8 @@ func fastPathHashtags(bytes: inout [UInt8]) -> [String] {
         #expect(HashtagExtractor.hashtags(in: "http://t.co/#x, (https://www.example.co.uk/p/#y)") == [])
         #expect(HashtagExtractor.hashtags(in: "https://sub.example.com:8080/path/#z") == [])
         #expect(HashtagExtractor.hashtags(in: "https://de.wikipedia.org/wiki/Straße#Geschichte") == [])
+        #expect(HashtagExtractor.hashtags(in: "詳しくは→example.jp/#タグ、または　#本物") == ["本物"])
+        #expect(HashtagExtractor.hashtags(in: "a.b #one。#two,x.com/#three") == ["one", "two"])
         // Not URLs: no known TLD, '#' before the domain, path-less domain before the tag.
         #expect(HashtagExtractor.hashtags(in: "foo/#bar") == ["bar"])
         #expect(HashtagExtractor.hashtags(in: "http://localhost/#dev") == ["dev"])

@@ -19,6 +19,9 @@ enum HashtagClass {
 
     /// Classifies any scalar from scratch (the table below caches this for the BMP).
     static func compute(_ value: UInt32) -> UInt8 {
+        // Emoji and pictograph blocks (U+1F000..U+1FAFF) hold only symbols: skip the property lookup
+        // for the astral characters that follow tags most often.
+        if value >= 0x1F000 && value <= 0x1FAFF { return 0 }
         if specials.contains(value) { return member }
         guard let scalar = Unicode.Scalar(value) else { return 0 }
         switch scalar.properties.generalCategory {

@@ -116,6 +116,23 @@ func fastPathHashtags(bytes: inout [UInt8]) -> [String] {
         #expect(HashtagExtractor.extract("x.com/#a y.com/b #c") == [ExtractedHashtag(tag: "c", start: 17, end: 19)])
     }
 
+    @Test func characterClassesMatchTheReferenceForEveryScalar() {
+        var wrong: [String] = []
+        HashtagClass.bmp.withUnsafeBufferPointer { table in
+            // Planes 0-3 and 14 (planes 4-13 are unassigned, 15-16 private use).
+            for v in Array(UInt32(0)...0x3FFFF) + Array(UInt32(0xE0000)...0xE0FFF) {
+                guard let u = Unicode.Scalar(v) else { continue }
+                let c = HashtagClass.of(v, bmp: table.baseAddress!)
+                let member = c & HashtagClass.member != 0
+                let alpha = c & HashtagClass.alpha != 0
+                if member != ReferenceHashtags.isTagChar(u) || alpha != ReferenceHashtags.isLetterOrMark(u) {
+                    wrong.append(String(v, radix: 16))
+                }
+            }
+        }
+        #expect(wrong.isEmpty, "misclassified U+\(wrong.prefix(20))")
+    }
+
     @Test func malformedUTF8IsTolerated() {
         let samples: [[UInt8]] = [
             [0x23, 0xFF, 0x61], [0xFF, 0x23, 0x61], [0x23, 0x61, 0xC3], [0x23, 0xE6, 0x97], [0xEF, 0xBC],

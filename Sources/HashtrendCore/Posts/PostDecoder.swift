@@ -171,8 +171,10 @@ public struct PostDecoder: Sendable {
         var hasRetweetedStatus = false
         var data = DataKind.none
         var hasIncludes = false
-        var control: String?
-        var bad: String?
+        var control: JSONStringRef?
+        /// The first field with a wrong type (thrown once the whole line is known to be valid JSON).
+        var bad: StaticString?
+        var badInRetweet = false
     }
 
     enum Key {
@@ -243,7 +245,7 @@ public struct PostDecoder: Sendable {
 
     /// A string or null; any other type marks the field bad (reported after the whole line is validated).
     @inline(__always)
-    private func stringField(_ s: inout JSONScanner, _ f: inout Fields, _ name: String) throws(JSONScanError) -> JSONStringRef? {
+    private func stringField(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> JSONStringRef? {
         guard let c = s.peek() else { throw .unexpectedEnd }
         if c == UInt8(ascii: "\"") { return try s.readString() }
         if c != UInt8(ascii: "n") && f.bad == nil { f.bad = name }
@@ -253,7 +255,7 @@ public struct PostDecoder: Sendable {
 
     /// Reads an object only when the value is one (null is absent; other types mark the field bad).
     @inline(__always)
-    private func isObject(_ s: inout JSONScanner, _ f: inout Fields, _ name: String) throws(JSONScanError) -> Bool {
+    private func isObject(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> Bool {
         guard let c = s.peek() else { throw .unexpectedEnd }
         if c == UInt8(ascii: "{") { return true }
         if c != UInt8(ascii: "n") && f.bad == nil { f.bad = name }
@@ -297,7 +299,7 @@ public struct PostDecoder: Sendable {
                 default: f.bad = f.bad ?? "is_repost"; try s.skipValue()
                 }
             case .hashtags:
-                f.hashtags = try parseStringArray(&s, &f, "hashtags")
+                f.hashtags = try parseStringArray(&s, &f, "hashtags", "hashtags[]")
             case .entities:
                 if try isObject(&s, &f, "entities") { f.entityTags = try parseEntities(&s, &f) }
             case .noteTweet:
@@ -312,7 +314,7 @@ public struct PostDecoder: Sendable {
                 if top, try isObject(&s, &f, "retweeted_status") {
                     var rt = Fields()
                     try parseObject(&s, &rt, top: false)
-                    if let b = rt.bad, f.bad == nil { f.bad = "retweeted_status." + b }
+                    if let b = rt.bad, f.bad == nil { f.bad = b; f.badInRetweet = true }
                     retweeted = rt
                     f.hasRetweetedStatus = true
                 } else if !top {
@@ -355,14 +357,14 @@ public struct PostDecoder: Sendable {
                     try s.skipValue()
                 }
             case .control:
-                if top && f.control == nil { f.control = s.string(k) }
+                if top && f.control == nil { f.control = k }
                 try s.skipValue()
             }
         }
     }
 
     /// `["a","b"]` into tagRefs; nil for null.
-    private mutating func parseStringArray(_ s: inout JSONScanner, _ f: inout Fields, _ name: String) throws(JSONScanError) -> TagSpan? {
+    private mutating func parseStringArray(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString, _ elementName: StaticString) throws(JSONScanError) -> TagSpan? {
         switch try s.peekKind() {
         case .array:
             let start = tagRefs.count
@@ -372,7 +374,7 @@ public struct PostDecoder: Sendable {
                 if try s.peekKind() == .string {
                     tagRefs.append(try s.readString())
                 } else {
-                    f.bad = f.bad ?? name + "[]"
+                    f.bad = f.bad ?? elementName
                     try s.skipValue()
                 }
             }
@@ -502,20 +504,24 @@ public struct PostDecoder: Sendable {
     // MARK: - Building posts
 
     private mutating func build(_ s: JSONScanner, _ f: Fields, into posts: inout [Post]) throws(PostDecodeError) {
-        if let bad = f.bad { throw .invalidField(bad) }
+        if let bad = f.bad { throw .invalidField((f.badInRetweet ? "retweeted_status." : "") + bad.description) }
         if f.data != .none {
             // X API v2: a stream line (data object) or a response page (data array).
             if f.data == .null || (f.data == .array && dataItems.isEmpty) {
                 lastShape = .x2Page
                 return
             }
-            var out: [Post] = []
-            out.reserveCapacity(dataItems.count)
-            for item in dataItems {
-                if let bad = item.bad { throw .invalidField("data." + bad) }
-                out.append(try buildV2(s, item))
+            // All or nothing: roll back what this line appended if one of its posts fails.
+            let before = posts.count
+            for i in dataItems.indices {
+                do throws(PostDecodeError) {
+                    if let bad = dataItems[i].bad { throw .invalidField("data." + bad.description) }
+                    posts.append(try buildV2(s, dataItems[i]))
+                } catch {
+                    posts.removeSubrange(before...)
+                    throw error
+                }
             }
-            posts.append(contentsOf: out)
             lastShape = f.data == .array ? .x2Page : .x2
             return
         }
@@ -532,7 +538,7 @@ public struct PostDecoder: Sendable {
             return
         }
         if let control = f.control {
-            throw .notAPost(control)
+            throw .notAPost(s.string(control))
         }
         if f.id != nil || f.createdAt != nil || f.text != nil {
             // A canonical post without `v` (hand-written replay files): same rules, same errors.
@@ -571,12 +577,19 @@ public struct PostDecoder: Sendable {
             }
         }
         guard r.end - r.start >= 10 else { return false }
-        let raw = UnsafeBufferPointer(rebasing: s.bytes[r.start..<(r.start + 10)]).lazy.map { Int($0) - 48 }
-        let y = raw[0] * 1000 + raw[1] * 100 + raw[2] * 10 + raw[3]
-        let m = raw[5] * 10 + raw[6]
-        let d = raw[8] * 10 + raw[9]
-        let back = EventTime.civilFromDays(EventTime.daysFromCivil(year: y, month: m, day: d))
-        return back.year == y && back.month == m && back.day == d
+        let p = s.bytes.baseAddress! + r.start
+        @inline(__always) func digit(_ i: Int) -> Int { Int(p[i]) &- 48 }
+        let y = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3)
+        let m = digit(5) * 10 + digit(6)
+        let d = digit(8) * 10 + digit(9)
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let days: Int
+        switch m {
+        case 2: days = leap ? 29 : 28
+        case 4, 6, 9, 11: days = 30
+        default: days = 31
+        }
+        return d <= days
     }
 
     private func buildCanonical(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> Post {

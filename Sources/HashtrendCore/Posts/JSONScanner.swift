@@ -390,8 +390,10 @@ public struct JSONScanner {
 
     /// The decoded value of a string read by this scanner. Unpaired UTF-16 surrogates in `\u` escapes
     /// become U+FFFD: X's v1.1 truncation can split a pair, and the rest of such a post is still good.
+    /// `ref` must come from this scanner (a ref from another buffer is a programming error and traps).
     public func string(_ ref: JSONStringRef) -> String {
-        JSONScanner.decode(ref, base)
+        precondition(ref.start >= 0 && ref.start <= ref.end && ref.end <= end, "JSONStringRef from another buffer")
+        return JSONScanner.decode(ref, base)
     }
 
     static func decode(_ ref: JSONStringRef, _ base: UnsafePointer<UInt8>) -> String {
@@ -432,6 +434,9 @@ public struct JSONScanner {
                 dst[o] = c; o += 1; i += 1
                 continue
             }
+            // Bounds are checked even though the scanner validated the body: memory safety must not
+            // depend on the caller passing the right ref.
+            guard i + 1 < n else { dst[o] = c; o += 1; break }
             let e = p[i + 1]
             i += 2
             switch e {
@@ -441,6 +446,7 @@ public struct JSONScanner {
             case UInt8(ascii: "r"): put(0x0D)
             case UInt8(ascii: "t"): put(0x09)
             case UInt8(ascii: "u"):
+                guard i + 4 <= n else { put(0xFFFD); i = n; break }
                 let u = hex4(p + i) ?? 0xFFFD
                 i += 4
                 if u >= 0xD800 && u < 0xDC00 {
@@ -536,11 +542,11 @@ public struct JSONScanner {
 
 /// A string value inside the scanned bytes: the raw body between the quotes.
 public struct JSONStringRef: Sendable, Equatable {
-    public var start: Int
-    public var end: Int
+    public internal(set) var start: Int
+    public internal(set) var end: Int
     /// The body contains backslash escapes (decoding must unescape).
-    public var hasEscapes: Bool
-    public init(start: Int, end: Int, hasEscapes: Bool) {
+    public internal(set) var hasEscapes: Bool
+    init(start: Int, end: Int, hasEscapes: Bool) {
         self.start = start
         self.end = end
         self.hasEscapes = hasEscapes

@@ -81,7 +81,9 @@ public struct PostDecoder: Sendable {
     private var included: [Fields] = []
     private var retweeted = Fields()
 
-    public init(defaultSource: String = "replay", maxLineBytes: Int = 1 << 20, maxDepth: Int = 64) {
+    /// The default line bound is 8 MiB: a twarc2 full-archive page (500 posts with expansions) runs to a
+    /// few MB, a single stream post to a few KB.
+    public init(defaultSource: String = "replay", maxLineBytes: Int = 8 << 20, maxDepth: Int = 64) {
         self.defaultSource = defaultSource
         self.maxLineBytes = maxLineBytes
         self.maxDepth = max(1, min(64, maxDepth))
@@ -91,6 +93,11 @@ public struct PostDecoder: Sendable {
     /// shapes; many for a v2 page). A line either yields all its posts or throws, never a part.
     public mutating func decode(line: UnsafeBufferPointer<UInt8>, into posts: inout [Post]) throws(PostDecodeError) {
         if line.count > maxLineBytes { throw .tooLarge(line.count) }
+        var line = line
+        // A UTF-8 byte order mark (first line of some files written on Windows) is not part of the JSON.
+        if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
+            line = UnsafeBufferPointer(rebasing: line[3...])
+        }
         if let bad = JSONScanner.firstInvalidUTF8(in: line) { throw .invalidUTF8(offset: bad) }
         var s = JSONScanner(line, maxDepth: maxDepth)
         guard let first = s.peek() else { return }

@@ -74,6 +74,10 @@ public struct PostGenerator: Sendable {
         startMillis + Int64((Double(index) * 1000.0 / ratePerSecond).rounded(.down))
     }
 
+    /// When the next post is due, in event time without disorder: a live source paces itself by
+    /// sleeping until the wall clock reaches this (with `startMillis` set to the start time).
+    public var nextNominalMillis: Int64 { nominalMillis(index: count) }
+
     public mutating func next() -> Post {
         let index = count
         count += 1

@@ -87,6 +87,13 @@ private func failure(_ line: String) -> PostDecodeError? {
         #expect(posts.allSatisfy { $0.source == "x2" })
     }
 
+    @Test func byteOrderMarkIsSkipped() throws {
+        var d = PostDecoder()
+        let line = [0xEF, 0xBB, 0xBF] + Array(Self.canonical.utf8)
+        #expect(try d.decode(line).first?.id == "1570124883993313280")
+        #expect(throws: PostDecodeError.self) { try d.decode([0xEF, 0xBB] + Array(Self.canonical.utf8)) }
+    }
+
     @Test func emptyPageAndKeepAlivesYieldNothing() throws {
         var d = PostDecoder()
         var posts: [Post] = []

@@ -1,0 +1,648 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public enum ParquetCompression: Sendable, Equatable {
+    case uncompressed
+    /// Level 1 is Arrow's default for ZSTD: near the best ratio for this data at a fraction of the time.
+    case zstd(level: Int32)
+}
+
+public struct ParquetWriterOptions: Sendable {
+    /// `created_by` in the footer. Readers parse "<app> version <x.y.z> (build <id>)".
+    public static let defaultCreatedBy = "hashtrend version 0.1.0 (build hashtrend-core)"
+
+    public var compression: ParquetCompression
+    /// Dictionary-encode every column (falls back to PLAIN per column chunk past the limit below).
+    public var dictionary: Bool
+    /// PLAIN size of a chunk's dictionary past which the rest of that chunk is written PLAIN.
+    public var dictionaryPageLimitBytes: Int
+    /// A data page is closed once its encoded (uncompressed) size reaches this.
+    public var pageTargetBytes: Int
+    /// A row group is closed once its encoded size reaches this.
+    public var rowGroupTargetBytes: Int
+    public var createdBy: String
+
+    public init(compression: ParquetCompression = .zstd(level: 1), dictionary: Bool = true,
+                dictionaryPageLimitBytes: Int = 1 << 20, pageTargetBytes: Int = 1 << 20,
+                rowGroupTargetBytes: Int = 128 << 20, createdBy: String = ParquetWriterOptions.defaultCreatedBy) {
+        self.compression = compression
+        self.dictionary = dictionary
+        self.dictionaryPageLimitBytes = dictionaryPageLimitBytes
+        self.pageTargetBytes = pageTargetBytes
+        self.rowGroupTargetBytes = rowGroupTargetBytes
+        self.createdBy = createdBy
+    }
+}
+
+/// Where a ParquetWriter's bytes go, in order.
+public protocol ByteSink: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// Collects a file in memory (the trends files are small; the storage target uploads them whole).
+public final class MemoryByteSink: ByteSink {
+    public private(set) var bytes: [UInt8] = []
+    public init() {}
+    public func write(_ b: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: b) }
+}
+
+public struct POSIXError: Error, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var code: Int32
+    public init(_ operation: String, path: String, code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+}
+
+/// Writes straight to a new file (for large files such as benchmarks and offline exports).
+public final class FileByteSink: ByteSink {
+    public let path: String
+    private var fd: Int32
+
+    /// Creates `path`; fails if it exists.
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 { throw POSIXError("open", path: path) }
+    }
+
+    deinit { if fd >= 0 { _ = Glibc.close(fd) } }
+
+    public func write(_ b: UnsafeRawBufferPointer) throws {
+        var off = 0
+        while off < b.count {
+            let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw POSIXError("write", path: path)
+            }
+            off += n
+        }
+    }
+
+    /// fsync, then close.
+    public func close(sync: Bool = true) throws {
+        guard fd >= 0 else { return }
+        defer { _ = Glibc.close(fd); fd = -1 }
+        if sync && fsync(fd) != 0 { throw POSIXError("fsync", path: path) }
+    }
+}
+
+public struct ParquetWriterError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Streams row batches into a Parquet file: `PAR1`, row groups (per column: dictionary page, data pages
+/// v1), Thrift footer, footer length, `PAR1`. Not thread-safe; one writer per file.
+public final class ParquetWriter {
+    public let schema: ParquetSchema
+    public let options: ParquetWriterOptions
+    private let sink: any ByteSink
+    private let columns: [ColumnChunkWriter]
+    private var position: Int64 = 0
+    private var rowGroups: [ParquetRowGroupInfo] = []
+    private var rowGroupRows = 0
+    private var closed = false
+    /// Rows written so far, including buffered ones.
+    public private(set) var rowCount: Int64 = 0
+
+    /// Rows per step between row-group size checks: a batch larger than this is split, so row groups
+    /// follow the byte target even for one huge batch.
+    private static let rowGroupCheckRows = 16_384
+
+    public init(schema: ParquetSchema, options: ParquetWriterOptions = ParquetWriterOptions(), sink: any ByteSink) throws {
+        guard !schema.columns.isEmpty else { throw ParquetWriterError("schema has no columns") }
+        var seen = Set<String>()
+        for c in schema.columns {
+            guard !c.name.isEmpty, seen.insert(c.name).inserted else {
+                throw ParquetWriterError("column names must be unique and non-empty: '\(c.name)'")
+            }
+            switch (c.logical, c.type) {
+            case (.string?, .byteArray), (.timestampMillisUTC?, .int64), (nil, _): break
+            default: throw ParquetWriterError("column \(c.name): \(String(describing: c.logical)) needs another physical type")
+            }
+        }
+        self.schema = schema
+        self.options = options
+        self.sink = sink
+        columns = schema.columns.map { ColumnChunkWriter(column: $0, options: options) }
+        try emit(Array("PAR1".utf8))
+    }
+
+    private func emit(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try sink.write($0) }
+        position += Int64(bytes.count)
+    }
+
+    /// Appends rows: one entry per schema column, all with the same row count.
+    public func write(_ batch: [ParquetColumnData]) throws {
+        guard !closed else { throw ParquetWriterError("writer is closed") }
+        guard batch.count == columns.count else {
+            throw ParquetWriterError("batch has \(batch.count) columns, schema has \(columns.count)")
+        }
+        let rows = batch[0].rowCount
+        for (i, d) in batch.enumerated() {
+            let c = schema.columns[i]
+            guard d.values.physicalType == c.type else {
+                throw ParquetWriterError("column \(c.name): values are \(d.values.physicalType), schema says \(c.type)")
+            }
+            guard d.rowCount == rows else {
+                throw ParquetWriterError("column \(c.name) has \(d.rowCount) rows, column 0 has \(rows)")
+            }
+            if let v = d.validity {
+                guard c.repetition == .optional else { throw ParquetWriterError("column \(c.name) is REQUIRED but has nulls") }
+                var present = 0
+                for b in v where b { present += 1 }
+                guard present == d.values.count else {
+                    throw ParquetWriterError("column \(c.name): \(present) valid rows but \(d.values.count) values")
+                }
+            }
+        }
+        var valueStarts = [Int](repeating: 0, count: columns.count)
+        var r = 0
+        while r < rows {
+            let end = min(rows, r + ParquetWriter.rowGroupCheckRows)
+            for (i, col) in columns.enumerated() {
+                valueStarts[i] = col.append(batch[i], rows: r..<end, firstValue: valueStarts[i])
+            }
+            rowGroupRows += end - r
+            rowCount += Int64(end - r)
+            r = end
+            if columns.reduce(0, { $0 + $1.estimatedBytes }) >= options.rowGroupTargetBytes {
+                try flushRowGroup()
+            }
+        }
+    }
+
+    /// Ends the current row group now (no-op when it is empty).
+    public func flushRowGroup() throws {
+        guard rowGroupRows > 0 else { return }
+        var infos: [ParquetColumnChunkInfo] = []
+        var total: Int64 = 0
+        for col in columns {
+            let (info, parts) = try col.finishChunk(offset: position)
+            for p in parts { try emit(p) }
+            total += info.totalUncompressedSize
+            infos.append(info)
+            col.reset()
+        }
+        rowGroups.append(ParquetRowGroupInfo(columns: infos, numRows: Int64(rowGroupRows), totalByteSize: total))
+        rowGroupRows = 0
+    }
+
+    /// Flushes, writes the footer with `keyValueMetadata` (sorted by key) and the trailer. Returns the footer
+    /// as written, so callers can keep statistics without re-reading the file.
+    @discardableResult
+    public func close(keyValueMetadata: [String: String] = [:]) throws -> ParquetFileMetadata {
+        guard !closed else { throw ParquetWriterError("writer is already closed") }
+        try flushRowGroup()
+        closed = true
+        let kv = keyValueMetadata.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+        let footer = ParquetThrift.encodeFileMetadata(schema: schema, rowGroups: rowGroups, numRows: rowCount,
+                                                      keyValueMetadata: kv, createdBy: options.createdBy)
+        var trailer = footer
+        let len = UInt32(footer.count)
+        for k in 0..<4 { trailer.append(UInt8(truncatingIfNeeded: len >> (8 * UInt32(k)))) }
+        trailer.append(contentsOf: "PAR1".utf8)
+        try emit(trailer)
+        return ParquetFileMetadata(version: 2, numRows: rowCount, rowGroups: rowGroups,
+                                   keyValueMetadata: kv.map { ($0.key, Optional($0.value)) },
+                                   createdBy: options.createdBy, columnNames: schema.columns.map(\.name))
+    }
+}
+
+// MARK: - Column chunks
+
+/// Fixed-width physical values, handled through their 64-bit pattern so one dictionary serves all.
+protocol ParquetFixedValue {
+    static var byteWidth: Int { get }
+    static var isFloatingPoint: Bool { get }
+    var key: UInt64 { get }
+}
+
+extension Int32: ParquetFixedValue {
+    static var byteWidth: Int { 4 }
+    static var isFloatingPoint: Bool { false }
+    @inline(__always) var key: UInt64 { UInt64(UInt32(bitPattern: self)) }
+}
+
+extension Int64: ParquetFixedValue {
+    static var byteWidth: Int { 8 }
+    static var isFloatingPoint: Bool { false }
+    @inline(__always) var key: UInt64 { UInt64(bitPattern: self) }
+}
+
+extension Double: ParquetFixedValue {
+    static var byteWidth: Int { 8 }
+    static var isFloatingPoint: Bool { true }
+    @inline(__always) var key: UInt64 { bitPattern }
+}
+
+final class ColumnChunkWriter {
+    let column: ParquetColumn
+    private let optional: Bool
+    private let pageTarget: Int
+    private let dictionaryLimit: Int
+    private let dictionaryEnabled: Bool
+    private let compressor: PageCompressor
+
+    private var fixedDict = FixedDictionary()
+    private var bytesDict = BytesDictionary()
+    private var dictActive: Bool
+    private var indices: [UInt32] = []
+    private var plain: [UInt8] = []
+    private var defLevels: [UInt32] = []
+    private var pageRows = 0
+
+    private var dataPages: [UInt8] = []
+    private var body: [UInt8] = []
+    private var compressed: [UInt8] = []
+    private var chunkUncompressed = 0
+    private var chunkCompressed = 0
+    private var dictPageCount = 0
+    private var plainPageCount = 0
+    private var chunkRows = 0
+    private var nullCount = 0
+    private var nanCount = 0
+    // Statistics of values written PLAIN (dictionary entries are scanned at the end instead).
+    private var plainMin: UInt64 = 0
+    private var plainMax: UInt64 = 0
+    private var plainHasStats = false
+    private var plainMinBytes: [UInt8]?
+    private var plainMaxBytes: [UInt8]?
+
+    init(column: ParquetColumn, options: ParquetWriterOptions) {
+        self.column = column
+        optional = column.repetition == .optional
+        pageTarget = max(1, options.pageTargetBytes)
+        dictionaryLimit = options.dictionaryPageLimitBytes
+        dictionaryEnabled = options.dictionary
+        dictActive = options.dictionary
+        compressor = PageCompressor(options.compression)
+    }
+
+    private var byteWidth: Int {
+        switch column.type {
+        case .int32: return 4
+        case .int64, .double: return 8
+        case .byteArray: return 0
+        }
+    }
+
+    private var dictCount: Int { column.type == .byteArray ? bytesDict.count : fixedDict.count }
+    private var dictPlainSize: Int {
+        column.type == .byteArray ? bytesDict.plainSize : fixedDict.count * byteWidth
+    }
+
+    private var pageEstimate: Int {
+        let levels = defLevels.count / 8
+        if dictActive {
+            return levels + (indices.count * max(1, parquetBitWidth(UInt32(max(dictCount, 1))))) / 8
+        }
+        return levels + plain.count
+    }
+
+    /// Encoded size of the buffered row group part of this column (for row-group sizing).
+    var estimatedBytes: Int { chunkCompressed + pageEstimate + (dictActive ? dictPlainSize : 0) }
+
+    /// Appends rows `rows` of `data`; the first of their values is `data.values[firstValue]`. Returns the
+    /// index of the next unconsumed value.
+    func append(_ data: ParquetColumnData, rows: Range<Int>, firstValue: Int) -> Int {
+        switch data.values {
+        case .int32(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
+        case .int64(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
+        case .double(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
+        case .byteArray(let v): return appendBytes(v, data.validity, rows, firstValue)
+        }
+    }
+
+    private static let checkEvery = 256
+
+    @inline(__always)
+    private static func isNaN(_ key: UInt64) -> Bool {
+        key & 0x7FF0_0000_0000_0000 == 0x7FF0_0000_0000_0000 && key & 0x000F_FFFF_FFFF_FFFF != 0
+    }
+
+    @inline(__always)
+    private func less<T: ParquetFixedValue>(_ a: UInt64, _ b: UInt64, _: T.Type) -> Bool {
+        if T.isFloatingPoint { return Double(bitPattern: a) < Double(bitPattern: b) }
+        if T.byteWidth == 4 { return Int32(truncatingIfNeeded: a) < Int32(truncatingIfNeeded: b) }
+        return Int64(bitPattern: a) < Int64(bitPattern: b)
+    }
+
+    @inline(__always)
+    private func appendFixedValue<T: ParquetFixedValue>(_ key: UInt64, _: T.Type) {
+        if T.isFloatingPoint && ColumnChunkWriter.isNaN(key) { nanCount += 1 }
+        if dictActive {
+            var inserted = false
+            indices.append(fixedDict.index(of: key, inserted: &inserted))
+            pageRows += 1
+            if inserted && fixedDict.count * T.byteWidth > dictionaryLimit {
+                finishPage()
+                dictActive = false
+            }
+        } else {
+            var k = key.littleEndian
+            withUnsafeBytes(of: &k) { plain.append(contentsOf: $0.prefix(T.byteWidth)) }
+            pageRows += 1
+            if !(T.isFloatingPoint && ColumnChunkWriter.isNaN(key)) {
+                if !plainHasStats {
+                    plainMin = key; plainMax = key; plainHasStats = true
+                } else {
+                    if less(key, plainMin, T.self) { plainMin = key }
+                    if less(plainMax, key, T.self) { plainMax = key }
+                }
+            }
+        }
+    }
+
+    private func appendFixed<T: ParquetFixedValue>(_ values: UnsafeBufferPointer<T>, _ validity: [Bool]?,
+                                                   _ rows: Range<Int>, _ firstValue: Int) -> Int {
+        var vi = firstValue
+        var r = rows.lowerBound
+        chunkRows += rows.count
+        while r < rows.upperBound {
+            let end = min(rows.upperBound, r + ColumnChunkWriter.checkEvery)
+            if let validity {
+                for row in r..<end {
+                    if validity[row] {
+                        defLevels.append(1)
+                        appendFixedValue(values[vi].key, T.self)
+                        vi += 1
+                    } else {
+                        defLevels.append(0)
+                        nullCount += 1
+                        pageRows += 1
+                    }
+                }
+            } else {
+                for _ in r..<end {
+                    // Level per row, not per batch: a dictionary fallback may cut the page mid-batch.
+                    if optional { defLevels.append(1) }
+                    appendFixedValue(values[vi].key, T.self)
+                    vi += 1
+                }
+            }
+            if pageEstimate >= pageTarget { finishPage() }
+            r = end
+        }
+        return vi
+    }
+
+    @inline(__always)
+    private static func compareBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let n = min(a.count, b.count)
+        if n > 0 {
+            let c = memcmp(a.baseAddress!, b.baseAddress!, n)
+            if c != 0 { return Int(c) }
+        }
+        return a.count - b.count
+    }
+
+    @inline(__always)
+    private func appendBytesValue(_ p: UnsafeRawBufferPointer) {
+        if dictActive {
+            var inserted = false
+            indices.append(bytesDict.index(of: p.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: p.count,
+                                           inserted: &inserted))
+            pageRows += 1
+            if inserted && bytesDict.plainSize > dictionaryLimit {
+                finishPage()
+                dictActive = false
+            }
+        } else {
+            var len = UInt32(p.count).littleEndian
+            withUnsafeBytes(of: &len) { plain.append(contentsOf: $0) }
+            plain.append(contentsOf: p)
+            pageRows += 1
+            if let mn = plainMinBytes, let mx = plainMaxBytes {
+                if mn.withUnsafeBytes({ ColumnChunkWriter.compareBytes(p, $0) }) < 0 { plainMinBytes = Array(p) }
+                if mx.withUnsafeBytes({ ColumnChunkWriter.compareBytes(p, $0) }) > 0 { plainMaxBytes = Array(p) }
+            } else {
+                plainMinBytes = Array(p)
+                plainMaxBytes = Array(p)
+            }
+        }
+    }
+
+    private func appendBytes(_ values: ParquetByteArrays, _ validity: [Bool]?, _ rows: Range<Int>,
+                             _ firstValue: Int) -> Int {
+        var vi = firstValue
+        var r = rows.lowerBound
+        chunkRows += rows.count
+        values.bytes.withUnsafeBytes { all in
+            values.ends.withUnsafeBufferPointer { ends in
+                @inline(__always) func value(_ i: Int) -> UnsafeRawBufferPointer {
+                    let s = i == 0 ? 0 : ends[i - 1]
+                    return UnsafeRawBufferPointer(rebasing: all[s..<ends[i]])
+                }
+                while r < rows.upperBound {
+                    let end = min(rows.upperBound, r + ColumnChunkWriter.checkEvery)
+                    if let validity {
+                        for row in r..<end {
+                            if validity[row] {
+                                defLevels.append(1)
+                                appendBytesValue(value(vi))
+                                vi += 1
+                            } else {
+                                defLevels.append(0)
+                                nullCount += 1
+                                pageRows += 1
+                            }
+                        }
+                    } else {
+                        for _ in r..<end {
+                            if optional { defLevels.append(1) }
+                            appendBytesValue(value(vi))
+                            vi += 1
+                        }
+                    }
+                    if pageEstimate >= pageTarget { finishPage() }
+                    r = end
+                }
+            }
+        }
+        return vi
+    }
+
+    /// Encodes, compresses and frames the buffered page.
+    private func finishPage() {
+        guard pageRows > 0 else { return }
+        body.removeAll(keepingCapacity: true)
+        if optional { RLEHybrid.encodeDefinitionLevels(defLevels, into: &body) }
+        let encoding: Int32
+        if dictActive && dictCount > 0 {
+            let width = parquetBitWidth(UInt32(dictCount - 1))
+            body.append(UInt8(width))
+            indices.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: width, into: &body) }
+            encoding = ParquetThrift.encodingRLEDictionary
+            dictPageCount += 1
+        } else {
+            body.append(contentsOf: plain)
+            encoding = ParquetThrift.encodingPlain
+            plainPageCount += 1
+        }
+        let headerStart = dataPages.count
+        if compressor.codec == .uncompressed {
+            ParquetThrift.encodeDataPageHeader(uncompressed: body.count, compressed: body.count, numValues: pageRows,
+                                               encoding: encoding, into: &dataPages)
+            let header = dataPages.count - headerStart
+            dataPages.append(contentsOf: body)
+            chunkUncompressed += header + body.count
+            chunkCompressed += header + body.count
+        } else {
+            compressed.removeAll(keepingCapacity: true)
+            // Compression of in-memory bytes with a valid context cannot fail short of memory exhaustion.
+            let n = (try? compressor.compress(body, appendingTo: &compressed)) ?? 0
+            precondition(n == compressed.count, "page compression failed")
+            ParquetThrift.encodeDataPageHeader(uncompressed: body.count, compressed: n, numValues: pageRows,
+                                               encoding: encoding, into: &dataPages)
+            let header = dataPages.count - headerStart
+            dataPages.append(contentsOf: compressed)
+            chunkUncompressed += header + body.count
+            chunkCompressed += header + n
+        }
+        indices.removeAll(keepingCapacity: true)
+        plain.removeAll(keepingCapacity: true)
+        defLevels.removeAll(keepingCapacity: true)
+        pageRows = 0
+    }
+
+    private func fixedStats<T: ParquetFixedValue>(_: T.Type) -> ParquetStatistics {
+        var has = plainHasStats
+        var mn = plainMin
+        var mx = plainMax
+        if dictPageCount > 0 {
+            for k in fixedDict.keys where !(T.isFloatingPoint && ColumnChunkWriter.isNaN(k)) {
+                if !has { mn = k; mx = k; has = true; continue }
+                if less(k, mn, T.self) { mn = k }
+                if less(mx, k, T.self) { mx = k }
+            }
+        }
+        var stats = ParquetStatistics(nullCount: Int64(nullCount), nanCount: T.isFloatingPoint ? Int64(nanCount) : nil)
+        guard has else { return stats }
+        if T.isFloatingPoint {
+            // parquet.thrift: a zero min is written as -0.0 and a zero max as +0.0, so either sign matches.
+            if Double(bitPattern: mn) == 0 { mn = (-0.0 as Double).bitPattern }
+            if Double(bitPattern: mx) == 0 { mx = (0.0 as Double).bitPattern }
+        }
+        func le(_ k: UInt64) -> [UInt8] { (0..<T.byteWidth).map { UInt8(truncatingIfNeeded: k >> (8 * UInt64($0))) } }
+        stats.min = le(mn)
+        stats.max = le(mx)
+        return stats
+    }
+
+    private func bytesStats() -> ParquetStatistics {
+        var mn = plainMinBytes
+        var mx = plainMaxBytes
+        if dictPageCount > 0 {
+            let d = bytesDict.values
+            d.bytes.withUnsafeBytes { all in
+                var minIdx = -1
+                var maxIdx = -1
+                func v(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[d.start(i)..<d.ends[i]]) }
+                for i in 0..<d.count {
+                    if minIdx < 0 || ColumnChunkWriter.compareBytes(v(i), v(minIdx)) < 0 { minIdx = i }
+                    if maxIdx < 0 || ColumnChunkWriter.compareBytes(v(i), v(maxIdx)) > 0 { maxIdx = i }
+                }
+                if minIdx >= 0 {
+                    if mn == nil || mn!.withUnsafeBytes({ ColumnChunkWriter.compareBytes(v(minIdx), $0) }) < 0 { mn = Array(v(minIdx)) }
+                    if mx == nil || mx!.withUnsafeBytes({ ColumnChunkWriter.compareBytes(v(maxIdx), $0) }) > 0 { mx = Array(v(maxIdx)) }
+                }
+            }
+        }
+        return ParquetStatistics(min: mn, max: mx, nullCount: Int64(nullCount))
+    }
+
+    /// Closes the chunk: returns its metadata (offsets relative to the file, starting at `offset`) and the
+    /// byte parts to write in order.
+    func finishChunk(offset: Int64) throws -> (ParquetColumnChunkInfo, [[UInt8]]) {
+        finishPage()
+        var parts: [[UInt8]] = []
+        var uncompressed = chunkUncompressed
+        var compressedTotal = chunkCompressed
+        var dictOffset: Int64?
+        if dictPageCount > 0 {
+            var dict: [UInt8] = []
+            if column.type == .byteArray {
+                let d = bytesDict.values
+                dict.reserveCapacity(bytesDict.plainSize)
+                for i in 0..<d.count {
+                    let n = UInt32(d.ends[i] - d.start(i))
+                    for k in 0..<4 { dict.append(UInt8(truncatingIfNeeded: n >> (8 * UInt32(k)))) }
+                    dict.append(contentsOf: d.bytes[d.start(i)..<d.ends[i]])
+                }
+            } else {
+                dict.reserveCapacity(fixedDict.count * byteWidth)
+                for k in fixedDict.keys {
+                    for b in 0..<byteWidth { dict.append(UInt8(truncatingIfNeeded: k >> (8 * UInt64(b)))) }
+                }
+            }
+            var page: [UInt8] = []
+            var payload = dict
+            if compressor.codec != .uncompressed {
+                payload = []
+                _ = try compressor.compress(dict, appendingTo: &payload)
+            }
+            ParquetThrift.encodeDictionaryPageHeader(uncompressed: dict.count, compressed: payload.count,
+                                                     numValues: dictCount, into: &page)
+            uncompressed += page.count + dict.count
+            compressedTotal += page.count + payload.count
+            page.append(contentsOf: payload)
+            dictOffset = offset
+            parts.append(page)
+        }
+        let dataOffset = offset + Int64(parts.first?.count ?? 0)
+        parts.append(dataPages)
+        var encodings: [Int32] = []
+        if dictPageCount > 0 || plainPageCount > 0 { encodings.append(ParquetThrift.encodingPlain) }
+        encodings.append(ParquetThrift.encodingRLE)
+        if dictPageCount > 0 { encodings.append(ParquetThrift.encodingRLEDictionary) }
+        let stats: ParquetStatistics
+        switch column.type {
+        case .int32: stats = fixedStats(Int32.self)
+        case .int64: stats = fixedStats(Int64.self)
+        case .double: stats = fixedStats(Double.self)
+        case .byteArray: stats = bytesStats()
+        }
+        var info = ParquetColumnChunkInfo(
+            path: column.name, physicalType: column.type.rawValue, encodings: encodings,
+            codec: compressor.thriftCodec, numValues: Int64(chunkRows), totalUncompressedSize: Int64(uncompressed),
+            totalCompressedSize: Int64(compressedTotal), dataPageOffset: dataOffset, dictionaryPageOffset: dictOffset,
+            statistics: stats)
+        if dictPageCount > 0 {
+            info.encodingStats.append((ParquetThrift.pageDictionary, ParquetThrift.encodingPlain, 1))
+            info.encodingStats.append((ParquetThrift.pageData, ParquetThrift.encodingRLEDictionary, Int32(dictPageCount)))
+        }
+        if plainPageCount > 0 {
+            info.encodingStats.append((ParquetThrift.pageData, ParquetThrift.encodingPlain, Int32(plainPageCount)))
+        }
+        return (info, parts)
+    }
+
+    /// Starts a new chunk (next row group): dictionaries are per column chunk.
+    func reset() {
+        fixedDict.removeAll()
+        bytesDict.removeAll()
+        dictActive = dictionaryEnabled
+        dataPages.removeAll(keepingCapacity: true)
+        chunkUncompressed = 0
+        chunkCompressed = 0
+        dictPageCount = 0
+        plainPageCount = 0
+        chunkRows = 0
+        nullCount = 0
+        nanCount = 0
+        plainHasStats = false
+        plainMinBytes = nil
+        plainMaxBytes = nil
+    }
+}

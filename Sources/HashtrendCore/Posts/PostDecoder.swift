@@ -1,0 +1,682 @@
+/// Why a line could not become posts. Every malformed input ends here as a value (for the dead-letter
+/// topic), never as a crash.
+public enum PostDecodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The line is longer than `maxLineBytes` (the byte count is given).
+    case tooLarge(Int)
+    /// Not well-formed UTF-8, at this byte offset.
+    case invalidUTF8(offset: Int)
+    /// Not valid JSON (truncated, bad syntax, nesting deeper than the bound); the detail says where.
+    case malformedJSON(String)
+    /// Valid JSON that is none of the accepted shapes.
+    case unknownShape(String)
+    /// A stream control message rather than a post (`delete`, `limit`, `errors`, `meta`, ...): callers
+    /// may count these instead of dead-lettering them.
+    case notAPost(String)
+    /// A canonical post whose `v` is not 1.
+    case unsupportedVersion(Int64)
+    /// A required field (id, created_at, text) is absent or null; the JSON path is given.
+    case missingField(String)
+    /// A field has the wrong JSON type (e.g. a number where a string belongs); the JSON path is given.
+    case invalidField(String)
+    /// `created_at` (or `timestamp_ms`) does not parse; the raw value is given.
+    case badTimestamp(String)
+
+    /// A stable short code, usable as a metric label or a header value.
+    public var kind: String {
+        switch self {
+        case .tooLarge: return "too_large"
+        case .invalidUTF8: return "invalid_utf8"
+        case .malformedJSON: return "malformed_json"
+        case .unknownShape: return "unknown_shape"
+        case .notAPost: return "not_a_post"
+        case .unsupportedVersion: return "unsupported_version"
+        case .missingField: return "missing_field"
+        case .invalidField: return "invalid_field"
+        case .badTimestamp: return "bad_timestamp"
+        }
+    }
+
+    /// One short line for a dead-letter header or a log: `kind: detail`.
+    public var reason: String {
+        switch self {
+        case .tooLarge(let n): return "too_large: line of \(n) bytes"
+        case .invalidUTF8(let at): return "invalid_utf8: at byte \(at)"
+        case .malformedJSON(let d): return "malformed_json: \(d)"
+        case .unknownShape(let d): return "unknown_shape: \(d)"
+        case .notAPost(let d): return "not_a_post: \(d)"
+        case .unsupportedVersion(let v): return "unsupported_version: v=\(v)"
+        case .missingField(let f): return "missing_field: \(f)"
+        case .invalidField(let f): return "invalid_field: \(f)"
+        case .badTimestamp(let t):
+            let shown = t.unicodeScalars.count > 64 ? String(String.UnicodeScalarView(t.unicodeScalars.prefix(64))) + "…" : t
+            return "bad_timestamp: \(shown)"
+        }
+    }
+
+    public var description: String { reason }
+}
+
+/// The shape a line was recognized as.
+public enum PostShape: String, Sendable, Equatable {
+    case canonical, x2, x2Page, x1
+}
+
+/// Turns one input line into posts, recognizing its shape per line: a canonical post, an X API v2 stream
+/// line, a v2 response page (`data` array, as twarc2 writes), or a v1.1 status. See docs/input-formats.md.
+///
+/// Not thread-safe: it keeps scratch buffers between lines so the hot path does not allocate them per
+/// line. Use one decoder per thread (it is cheap).
+public struct PostDecoder: Sendable {
+    /// The `source` of canonical lines that carry none.
+    public var defaultSource: String
+    /// Longer lines are rejected with `.tooLarge` before any parsing.
+    public var maxLineBytes: Int
+    /// Deepest JSON nesting accepted (1...64); X payloads nest about 6 deep.
+    public var maxDepth: Int
+    /// The shape of the last line that decoded without error.
+    public private(set) var lastShape: PostShape?
+
+    private var tagRefs: [JSONStringRef] = []
+    private var dataItems: [Fields] = []
+    private var included: [Fields] = []
+    private var retweeted = Fields()
+
+    /// The default line bound is 8 MiB: a twarc2 full-archive page (500 posts with expansions) runs to a
+    /// few MB, a single stream post to a few KB.
+    public init(defaultSource: String = "replay", maxLineBytes: Int = 8 << 20, maxDepth: Int = 64) {
+        self.defaultSource = defaultSource
+        self.maxLineBytes = maxLineBytes
+        self.maxDepth = max(1, min(64, maxDepth))
+    }
+
+    /// Appends the posts of one line (zero for a blank line, which X sends as keep-alive; one for most
+    /// shapes; many for a v2 page). A line either yields all its posts or throws, never a part.
+    public mutating func decode(line: UnsafeBufferPointer<UInt8>, into posts: inout [Post]) throws(PostDecodeError) {
+        if line.count > maxLineBytes { throw .tooLarge(line.count) }
+        var line = line
+        // A UTF-8 byte order mark (first line of some files written on Windows) is not part of the JSON.
+        if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
+            line = UnsafeBufferPointer(rebasing: line[3...])
+        }
+        if let bad = JSONScanner.firstInvalidUTF8(in: line) { throw .invalidUTF8(offset: bad) }
+        var s = JSONScanner(line, maxDepth: maxDepth)
+        guard let first = s.peek() else { return }
+        tagRefs.removeAll(keepingCapacity: true)
+        dataItems.removeAll(keepingCapacity: true)
+        included.removeAll(keepingCapacity: true)
+        var f = Fields()
+        let isObject = first == UInt8(ascii: "{")
+        do throws(JSONScanError) {
+            if isObject {
+                try parseObject(&s, &f, top: true)
+            } else {
+                try s.skipValue()
+            }
+            try s.finish()
+        } catch {
+            throw .malformedJSON(error.description)
+        }
+        guard isObject else { throw .unknownShape("top level is not an object") }
+        try build(s, f, into: &posts)
+    }
+
+    public mutating func decode(line: [UInt8], into posts: inout [Post]) throws(PostDecodeError) {
+        try line.withUnsafeBufferPointer { (b) throws(PostDecodeError) in try decode(line: b, into: &posts) }
+    }
+
+    public mutating func decode(line: String, into posts: inout [Post]) throws(PostDecodeError) {
+        var line = line
+        // String.withUTF8 only rethrows untyped errors; carry the typed one out by hand.
+        let failure: PostDecodeError? = line.withUTF8 { b in
+            do throws(PostDecodeError) { try decode(line: b, into: &posts); return nil } catch { return error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Convenience for tests and tools: the posts of one line.
+    public mutating func decode(_ line: String) throws(PostDecodeError) -> [Post] {
+        var out: [Post] = []
+        try decode(line: line, into: &out)
+        return out
+    }
+
+    public mutating func decode(_ line: [UInt8]) throws(PostDecodeError) -> [Post] {
+        var out: [Post] = []
+        try decode(line: line, into: &out)
+        return out
+    }
+
+    // MARK: - Field collection (one pass; every shape's keys are recorded where they are met)
+
+    struct TagSpan { var start: Int; var count: Int }
+
+    enum DataKind { case none, null, object, array }
+
+    struct Fields {
+        var vSeen = false
+        var v: Int64?
+        var id: JSONStringRef?
+        var idNumber: Range<Int>?
+        var idStr: JSONStringRef?
+        var createdAt: JSONStringRef?
+        var timestampMs: JSONStringRef?
+        var text: JSONStringRef?
+        var fullText: JSONStringRef?
+        var lang: JSONStringRef?
+        var authorID: JSONStringRef?
+        var source: JSONStringRef?
+        var isRepost: Bool?
+        var hashtags: TagSpan?      // canonical `hashtags`
+        var entityTags: TagSpan?    // `entities.hashtags` (empty when `entities` has none)
+        var noteText: JSONStringRef? // v2 `note_tweet` (posts over 280 characters)
+        var noteTags: TagSpan?
+        var extText: JSONStringRef? // v1.1 `extended_tweet`
+        var extTags: TagSpan?
+        var userID: JSONStringRef?
+        var userIDNumber: Range<Int>?
+        var retweetOf: JSONStringRef? // v2 referenced_tweets type=retweeted
+        var hasRetweetedStatus = false
+        var data = DataKind.none
+        var hasIncludes = false
+        var control: JSONStringRef?
+        /// The first field with a wrong type (thrown once the whole line is known to be valid JSON).
+        var bad: StaticString?
+        var badInRetweet = false
+    }
+
+    enum Key {
+        case other, v, id, idStr, createdAt, timestampMs, text, fullText, lang, authorID, source, isRepost
+        case hashtags, entities, noteTweet, extendedTweet, user, referencedTweets, retweetedStatus
+        case data, includes, control
+    }
+
+    @inline(__always)
+    private func key(_ s: JSONScanner, _ k: JSONStringRef) -> Key {
+        if k.hasEscapes {
+            // Rare: decode and look the plain spelling up.
+            var name = s.string(k)
+            return name.withUTF8 { PostDecoder.key(raw: $0) }
+        }
+        return PostDecoder.key(raw: UnsafeBufferPointer(start: s.bytes.baseAddress! + k.start, count: k.end - k.start))
+    }
+
+    @inline(__always)
+    private static func key(raw b: UnsafeBufferPointer<UInt8>) -> Key {
+        @inline(__always) func eq(_ lit: StaticString) -> Bool {
+            let p = lit.utf8Start
+            for i in 0..<b.count where b[i] != p[i] { return false }
+            return true
+        }
+        switch b.count {
+        case 1: return b[0] == UInt8(ascii: "v") ? .v : .other
+        case 2: return eq("id") ? .id : .other
+        case 4:
+            if eq("text") { return .text }
+            if eq("lang") { return .lang }
+            if eq("data") { return .data }
+            if eq("user") { return .user }
+            if eq("meta") { return .control }
+            return .other
+        case 5: return eq("limit") || eq("event") ? .control : .other
+        case 6:
+            if eq("id_str") { return .idStr }
+            if eq("source") { return .source }
+            if eq("delete") || eq("errors") { return .control }
+            return .other
+        case 7: return eq("warning") || eq("friends") ? .control : .other
+        case 8:
+            if eq("entities") { return .entities }
+            if eq("hashtags") { return .hashtags }
+            if eq("includes") { return .includes }
+            return .other
+        case 9:
+            if eq("full_text") { return .fullText }
+            if eq("author_id") { return .authorID }
+            if eq("is_repost") { return .isRepost }
+            if eq("scrub_geo") { return .control }
+            return .other
+        case 10:
+            if eq("created_at") { return .createdAt }
+            if eq("note_tweet") { return .noteTweet }
+            if eq("disconnect") { return .control }
+            return .other
+        case 12: return eq("timestamp_ms") ? .timestampMs : .other
+        case 13: return eq("user_withheld") ? .control : .other
+        case 14: return eq("extended_tweet") ? .extendedTweet : .other
+        case 15: return eq("status_withheld") ? .control : .other
+        case 16: return eq("retweeted_status") ? .retweetedStatus : .other
+        case 17: return eq("referenced_tweets") ? .referencedTweets : .other
+        default: return .other
+        }
+    }
+
+    /// A string or null; any other type marks the field bad (reported after the whole line is validated).
+    @inline(__always)
+    private func stringField(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> JSONStringRef? {
+        guard let c = s.peek() else { throw .unexpectedEnd }
+        if c == UInt8(ascii: "\"") { return try s.readString() }
+        if c != UInt8(ascii: "n") && f.bad == nil { f.bad = name }
+        try s.skipValue()
+        return nil
+    }
+
+    /// Reads an object only when the value is one (null is absent; other types mark the field bad).
+    @inline(__always)
+    private func isObject(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> Bool {
+        guard let c = s.peek() else { throw .unexpectedEnd }
+        if c == UInt8(ascii: "{") { return true }
+        if c != UInt8(ascii: "n") && f.bad == nil { f.bad = name }
+        try s.skipValue()
+        return false
+    }
+
+    private mutating func parseObject(_ s: inout JSONScanner, _ f: inout Fields, top: Bool) throws(JSONScanError) {
+        try s.enterObject()
+        var first = true
+        while let k = try s.nextKey(&first) {
+            switch key(s, k) {
+            case .other:
+                try s.skipValue()
+            case .v:
+                if top {
+                    f.vSeen = true
+                    if try s.peekKind() == .number { f.v = try s.readInt64() ?? -1 } else { f.bad = f.bad ?? "v"; try s.skipValue() }
+                } else {
+                    try s.skipValue()
+                }
+            case .id:
+                switch try s.peekKind() {
+                case .string: f.id = try s.readString()
+                case .number: f.idNumber = try s.readNumber()
+                case .null: try s.skipValue()
+                default: f.bad = f.bad ?? "id"; try s.skipValue()
+                }
+            case .idStr: f.idStr = try stringField(&s, &f, "id_str")
+            case .createdAt: f.createdAt = try stringField(&s, &f, "created_at")
+            case .timestampMs: f.timestampMs = try stringField(&s, &f, "timestamp_ms")
+            case .text: f.text = try stringField(&s, &f, "text")
+            case .fullText: f.fullText = try stringField(&s, &f, "full_text")
+            case .lang: f.lang = try stringField(&s, &f, "lang")
+            case .authorID: f.authorID = try stringField(&s, &f, "author_id")
+            case .source: f.source = try stringField(&s, &f, "source")
+            case .isRepost:
+                switch try s.peekKind() {
+                case .bool: f.isRepost = try s.readBool()
+                case .null: try s.skipValue()
+                default: f.bad = f.bad ?? "is_repost"; try s.skipValue()
+                }
+            case .hashtags:
+                f.hashtags = try parseStringArray(&s, &f, "hashtags", "hashtags[]")
+            case .entities:
+                if try isObject(&s, &f, "entities") { f.entityTags = try parseEntities(&s, &f) }
+            case .noteTweet:
+                if try isObject(&s, &f, "note_tweet") { (f.noteText, f.noteTags) = try parseExtended(&s, &f) }
+            case .extendedTweet:
+                if try isObject(&s, &f, "extended_tweet") { (f.extText, f.extTags) = try parseExtended(&s, &f) }
+            case .user:
+                if try isObject(&s, &f, "user") { try parseUser(&s, &f) }
+            case .referencedTweets:
+                try parseReferenced(&s, &f)
+            case .retweetedStatus:
+                if top, try isObject(&s, &f, "retweeted_status") {
+                    var rt = Fields()
+                    try parseObject(&s, &rt, top: false)
+                    if let b = rt.bad, f.bad == nil { f.bad = b; f.badInRetweet = true }
+                    retweeted = rt
+                    f.hasRetweetedStatus = true
+                } else if !top {
+                    try s.skipValue()
+                }
+            case .data:
+                guard top else { try s.skipValue(); break }
+                switch try s.peekKind() {
+                case .object:
+                    f.data = .object
+                    var item = Fields()
+                    try parseObject(&s, &item, top: false)
+                    dataItems.append(item)
+                case .array:
+                    f.data = .array
+                    try s.enterArray()
+                    var firstElement = true
+                    while try s.nextElement(&firstElement) {
+                        if try s.peekKind() == .object {
+                            var item = Fields()
+                            try parseObject(&s, &item, top: false)
+                            dataItems.append(item)
+                        } else {
+                            f.bad = f.bad ?? "data[]"
+                            try s.skipValue()
+                        }
+                    }
+                case .null:
+                    f.data = .null
+                    try s.skipValue()
+                default:
+                    f.bad = f.bad ?? "data"
+                    try s.skipValue()
+                }
+            case .includes:
+                if top, try isObject(&s, &f, "includes") {
+                    f.hasIncludes = true
+                    try parseIncludes(&s, &f)
+                } else if !top {
+                    try s.skipValue()
+                }
+            case .control:
+                if top && f.control == nil { f.control = k }
+                try s.skipValue()
+            }
+        }
+    }
+
+    /// `["a","b"]` into tagRefs; nil for null.
+    private mutating func parseStringArray(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString, _ elementName: StaticString) throws(JSONScanError) -> TagSpan? {
+        switch try s.peekKind() {
+        case .array:
+            let start = tagRefs.count
+            try s.enterArray()
+            var first = true
+            while try s.nextElement(&first) {
+                if try s.peekKind() == .string {
+                    tagRefs.append(try s.readString())
+                } else {
+                    f.bad = f.bad ?? elementName
+                    try s.skipValue()
+                }
+            }
+            return TagSpan(start: start, count: tagRefs.count - start)
+        case .null:
+            try s.skipValue()
+            return nil
+        default:
+            f.bad = f.bad ?? name
+            try s.skipValue()
+            return nil
+        }
+    }
+
+    /// `entities`: hashtags as `[{tag}]` (v2) or `[{text, indices}]` (v1.1). An entities object without
+    /// hashtags means the source found none: an empty list, not nil.
+    private mutating func parseEntities(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) -> TagSpan {
+        let start = tagRefs.count
+        try s.enterObject()
+        var first = true
+        while let k = try s.nextKey(&first) {
+            guard s.equals(k, "hashtags"), try s.peekKind() == .array else {
+                try s.skipValue()
+                continue
+            }
+            try s.enterArray()
+            var firstElement = true
+            while try s.nextElement(&firstElement) {
+                guard try s.peekKind() == .object else {
+                    f.bad = f.bad ?? "entities.hashtags[]"
+                    try s.skipValue()
+                    continue
+                }
+                try s.enterObject()
+                var firstMember = true
+                var tag: JSONStringRef?
+                while let m = try s.nextKey(&firstMember) {
+                    if s.equals(m, "tag") || s.equals(m, "text") {
+                        tag = try stringField(&s, &f, "entities.hashtags[].tag")
+                    } else {
+                        try s.skipValue()
+                    }
+                }
+                if let tag { tagRefs.append(tag) } else { f.bad = f.bad ?? "entities.hashtags[].tag" }
+            }
+        }
+        return TagSpan(start: start, count: tagRefs.count - start)
+    }
+
+    /// `extended_tweet` (v1.1: full_text + entities) or `note_tweet` (v2: text + entities).
+    private mutating func parseExtended(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) -> (JSONStringRef?, TagSpan?) {
+        var text: JSONStringRef?
+        var tags: TagSpan?
+        try s.enterObject()
+        var first = true
+        while let k = try s.nextKey(&first) {
+            if s.equals(k, "full_text") || s.equals(k, "text") {
+                text = try stringField(&s, &f, "extended_tweet.full_text")
+            } else if s.equals(k, "entities"), try isObject(&s, &f, "extended_tweet.entities") {
+                tags = try parseEntities(&s, &f)
+            } else if !s.equals(k, "entities") {
+                try s.skipValue()
+            }
+        }
+        return (text, tags)
+    }
+
+    private mutating func parseUser(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
+        try s.enterObject()
+        var first = true
+        while let k = try s.nextKey(&first) {
+            if s.equals(k, "id_str") {
+                f.userID = try stringField(&s, &f, "user.id_str")
+            } else if s.equals(k, "id"), try s.peekKind() == .number {
+                f.userIDNumber = try s.readNumber()
+            } else {
+                try s.skipValue()
+            }
+        }
+    }
+
+    private mutating func parseReferenced(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
+        guard try s.peekKind() == .array else { try s.skipValue(); return }
+        try s.enterArray()
+        var first = true
+        while try s.nextElement(&first) {
+            guard try s.peekKind() == .object else { try s.skipValue(); continue }
+            try s.enterObject()
+            var firstMember = true
+            var isRetweet = false
+            var id: JSONStringRef?
+            while let k = try s.nextKey(&firstMember) {
+                if s.equals(k, "type"), try s.peekKind() == .string {
+                    isRetweet = s.equals(try s.readString(), "retweeted")
+                } else if s.equals(k, "id"), try s.peekKind() == .string {
+                    id = try s.readString()
+                } else {
+                    try s.skipValue()
+                }
+            }
+            if isRetweet, let id { f.retweetOf = id }
+        }
+    }
+
+    private mutating func parseIncludes(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
+        try s.enterObject()
+        var first = true
+        while let k = try s.nextKey(&first) {
+            guard s.equals(k, "tweets"), try s.peekKind() == .array else {
+                try s.skipValue()
+                continue
+            }
+            try s.enterArray()
+            var firstElement = true
+            while try s.nextElement(&firstElement) {
+                if try s.peekKind() == .object {
+                    var item = Fields()
+                    try parseObject(&s, &item, top: false)
+                    included.append(item)
+                } else {
+                    try s.skipValue()
+                }
+            }
+        }
+    }
+
+    // MARK: - Building posts
+
+    private mutating func build(_ s: JSONScanner, _ f: Fields, into posts: inout [Post]) throws(PostDecodeError) {
+        if let bad = f.bad { throw .invalidField((f.badInRetweet ? "retweeted_status." : "") + bad.description) }
+        if f.data != .none {
+            // X API v2: a stream line (data object) or a response page (data array).
+            if f.data == .null || (f.data == .array && dataItems.isEmpty) {
+                lastShape = .x2Page
+                return
+            }
+            // All or nothing: roll back what this line appended if one of its posts fails.
+            let before = posts.count
+            for i in dataItems.indices {
+                do throws(PostDecodeError) {
+                    if let bad = dataItems[i].bad { throw .invalidField("data." + bad.description) }
+                    posts.append(try buildV2(s, dataItems[i]))
+                } catch {
+                    posts.removeSubrange(before...)
+                    throw error
+                }
+            }
+            lastShape = f.data == .array ? .x2Page : .x2
+            return
+        }
+        if f.vSeen {
+            let v = f.v ?? -1
+            guard v == 1 else { throw .unsupportedVersion(v) }
+            posts.append(try buildCanonical(s, f))
+            lastShape = .canonical
+            return
+        }
+        if f.idStr != nil || f.userID != nil || f.userIDNumber != nil || f.idNumber != nil || f.hasRetweetedStatus {
+            posts.append(try buildV1(s, f))
+            lastShape = .x1
+            return
+        }
+        if let control = f.control {
+            throw .notAPost(s.string(control))
+        }
+        if f.id != nil || f.createdAt != nil || f.text != nil {
+            // A canonical post without `v` (hand-written replay files): same rules, same errors.
+            posts.append(try buildCanonical(s, f))
+            lastShape = .canonical
+            return
+        }
+        throw .unknownShape(f.hasIncludes ? "includes without data" : "no post fields (id, created_at, text, data)")
+    }
+
+    private func tags(_ s: JSONScanner, _ span: TagSpan?) -> [String]? {
+        guard let span else { return nil }
+        var out: [String] = []
+        out.reserveCapacity(span.count)
+        for i in span.start..<(span.start + span.count) { out.append(s.string(tagRefs[i])) }
+        return out
+    }
+
+    private func rfc3339(_ s: JSONScanner, _ r: JSONStringRef) throws(PostDecodeError) -> Int64 {
+        let parsed: Int64?
+        if r.hasEscapes {
+            parsed = EventTime.parse(s.string(r))
+        } else {
+            parsed = EventTime.parse(bytes: UnsafeBufferPointer(rebasing: s.bytes[r.start..<r.end]))
+        }
+        guard let parsed, PostDecoder.calendarDateExists(s, r) else { throw .badTimestamp(s.string(r)) }
+        return parsed
+    }
+
+    /// EventTime.parse checks only 1...31 for the day; a date like Feb 30 would silently roll over.
+    private static func calendarDateExists(_ s: JSONScanner, _ r: JSONStringRef) -> Bool {
+        guard !r.hasEscapes else {
+            var copy = s.string(r)
+            return copy.withUTF8 { b in
+                PostDecoder.calendarDateExists(JSONScanner(b), JSONStringRef(start: 0, end: b.count, hasEscapes: false))
+            }
+        }
+        guard r.end - r.start >= 10 else { return false }
+        let p = s.bytes.baseAddress! + r.start
+        @inline(__always) func digit(_ i: Int) -> Int { Int(p[i]) &- 48 }
+        let y = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3)
+        let m = digit(5) * 10 + digit(6)
+        let d = digit(8) * 10 + digit(9)
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let days: Int
+        switch m {
+        case 2: days = leap ? 29 : 28
+        case 4, 6, 9, 11: days = 30
+        default: days = 31
+        }
+        return d <= days
+    }
+
+    private func buildCanonical(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> Post {
+        guard let id = f.id else { throw f.idNumber != nil ? .invalidField("id") : .missingField("id") }
+        guard let created = f.createdAt else { throw .missingField("created_at") }
+        guard let text = f.text else { throw .missingField("text") }
+        return Post(id: s.string(id), createdAtMillis: try rfc3339(s, created), text: s.string(text),
+                    lang: f.lang.map { s.string($0) }, authorID: f.authorID.map { s.string($0) },
+                    source: f.source.map { s.string($0) } ?? defaultSource,
+                    isRepost: f.isRepost ?? false, hashtags: tags(s, f.hashtags))
+    }
+
+    private func buildV2(_ s: JSONScanner, _ d: Fields) throws(PostDecodeError) -> Post {
+        guard let id = d.id else { throw d.idNumber != nil ? .invalidField("data.id") : .missingField("data.id") }
+        guard let created = d.createdAt else { throw .missingField("data.created_at") }
+        guard var text = d.noteText ?? d.text else { throw .missingField("data.text") }
+        var tagSpan = d.noteText != nil ? d.noteTags : d.entityTags
+        var isRepost = false
+        if let orig = d.retweetOf {
+            isRepost = true
+            // v2 truncates a retweet's text ("RT @x: ..."); the original, when expanded, has it whole.
+            if let o = included.first(where: { $0.id.map { s.equals($0, orig) } ?? false }),
+               let full = o.noteText ?? o.text {
+                text = full
+                tagSpan = o.noteText != nil ? o.noteTags : o.entityTags
+            }
+        }
+        return Post(id: s.string(id), createdAtMillis: try rfc3339(s, created), text: s.string(text),
+                    lang: d.lang.map { s.string($0) }, authorID: d.authorID.map { s.string($0) },
+                    source: "x2", isRepost: isRepost, hashtags: tags(s, tagSpan))
+    }
+
+    private func digits(_ s: JSONScanner, _ r: Range<Int>) -> String? {
+        let b = UnsafeBufferPointer(rebasing: s.bytes[r])
+        guard !b.isEmpty, b.allSatisfy({ ($0 &- 48) <= 9 }) else { return nil }
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    private func buildV1(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> Post {
+        let id: String
+        if let r = f.idStr {
+            id = s.string(r)
+        } else if let r = f.idNumber {
+            guard let d = digits(s, r) else { throw .invalidField("id") }
+            id = d
+        } else {
+            throw .missingField("id_str")
+        }
+        let created: Int64
+        if let ms = f.timestampMs {
+            let raw = s.string(ms)
+            guard let v = Int64(raw), raw.utf8.allSatisfy({ ($0 &- 48) <= 9 }) else { throw .badTimestamp(raw) }
+            created = v
+        } else if let c = f.createdAt {
+            let raw = s.string(c)
+            guard let v = TwitterTime.parse(raw) ?? EventTime.parse(raw) else { throw .badTimestamp(raw) }
+            created = v
+        } else {
+            throw .missingField("created_at")
+        }
+        // Retweets: the original carries the untruncated text and its own entities.
+        let c = f.hasRetweetedStatus ? retweeted : f
+        let text: JSONStringRef
+        let tagSpan: TagSpan?
+        if let t = c.extText {
+            text = t
+            tagSpan = c.extTags
+        } else if let t = c.fullText ?? c.text {
+            text = t
+            tagSpan = c.entityTags
+        } else if f.hasRetweetedStatus, let t = f.fullText ?? f.text {
+            text = t
+            tagSpan = f.entityTags
+        } else {
+            throw .missingField("text")
+        }
+        let author: String?
+        if let u = f.userID { author = s.string(u) } else { author = f.userIDNumber.flatMap { digits(s, $0) } }
+        return Post(id: id, createdAtMillis: created, text: s.string(text), lang: f.lang.map { s.string($0) },
+                    authorID: author, source: "x1", isRepost: f.hasRetweetedStatus, hashtags: tags(s, tagSpan))
+    }
+}
+

@@ -92,7 +92,8 @@ public struct PostDecoder: Sendable {
     /// Appends the posts of one line (zero for a blank line, which X sends as keep-alive; one for most
     /// shapes; many for a v2 page). A line either yields all its posts or throws, never a part.
     public mutating func decode(line: UnsafeBufferPointer<UInt8>, into posts: inout [Post]) throws(PostDecodeError) {
-        if line.count > maxLineBytes { throw .tooLarge(line.count) }
+        // Offsets are 32-bit inside the scanner, hence the hard 2 GiB ceiling.
+        if line.count > min(maxLineBytes, Int(Int32.max)) { throw .tooLarge(line.count) }
         var line = line
         // A UTF-8 byte order mark (first line of some files written on Windows) is not part of the JSON.
         if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {

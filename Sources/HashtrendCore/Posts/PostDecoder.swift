@@ -64,8 +64,8 @@ public enum PostShape: String, Sendable, Equatable {
 /// Turns one input line into posts, recognizing its shape per line: a canonical post, an X API v2 stream
 /// line, a v2 response page (`data` array, as twarc2 writes), or a v1.1 status. See docs/input-formats.md.
 ///
-/// Not thread-safe: it keeps scratch buffers between lines so the hot path does not allocate them per
-/// line. Use one decoder per thread (it is cheap).
+/// It keeps scratch buffers between lines so the hot path does not allocate them per line: give each
+/// task or thread its own decoder (a value; copies are independent and cheap).
 public struct PostDecoder: Sendable {
     /// The `source` of canonical lines that carry none.
     public var defaultSource: String

@@ -26,7 +26,8 @@ public struct JSONScanner {
         self.bytes = bytes
         // An empty buffer may have a nil base; point at a static byte so reads are never attempted anyway.
         self.base = bytes.baseAddress ?? JSONScanner.emptyBase
-        self.end = bytes.count
+        // Offsets are kept in 32 bits (JSONStringRef); beyond 2 GiB the text reads as truncated.
+        self.end = min(bytes.count, Int(Int32.max))
         self.position = 0
         self.depth = 0
         self.maxDepth = max(1, min(64, maxDepth))
@@ -505,50 +506,59 @@ public struct JSONScanner {
     public static func firstInvalidUTF8(in b: UnsafeBufferPointer<UInt8>) -> Int? {
         guard let p = b.baseAddress else { return nil }
         let n = b.count
+        let highs: UInt64 = 0x8080_8080_8080_8080
         var i = 0
         while i < n {
+            while i &+ 16 <= n {
+                let w0 = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                let w1 = UnsafeRawPointer(p + i + 8).loadUnaligned(as: UInt64.self)
+                if (w0 | w1) & highs != 0 { break }
+                i &+= 16
+            }
             while i &+ 8 <= n {
-                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                if w & 0x8080_8080_8080_8080 != 0 { break }
+                if UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self) & highs != 0 { break }
                 i &+= 8
             }
-            guard i < n else { return nil }
-            let c = p[i]
-            if c < 0x80 { i += 1; continue }
-            let need: Int
-            var lo: UInt8 = 0x80
-            var hi: UInt8 = 0xBF
-            switch c {
-            case 0xC2...0xDF: need = 1
-            case 0xE0: need = 2; lo = 0xA0
-            case 0xE1...0xEC, 0xEE...0xEF: need = 2
-            case 0xED: need = 2; hi = 0x9F
-            case 0xF0: need = 3; lo = 0x90
-            case 0xF1...0xF3: need = 3
-            case 0xF4: need = 3; hi = 0x8F
-            default: return i
+            // Byte by byte until the next ASCII run (Unicode Table 3-7, well-formed sequences).
+            while i < n {
+                let c = p[i]
+                if c < 0x80 {
+                    i &+= 1
+                    break // back to the word-at-a-time loop
+                } else if c < 0xE0 {
+                    guard c >= 0xC2, i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return i }
+                    i &+= 2
+                } else if c < 0xF0 {
+                    guard i + 2 < n else { return i }
+                    let c1 = p[i + 1]
+                    guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80,
+                          c != 0xE0 || c1 >= 0xA0, c != 0xED || c1 <= 0x9F else { return i }
+                    i &+= 3
+                } else {
+                    guard c <= 0xF4, i + 3 < n else { return i }
+                    let c1 = p[i + 1]
+                    guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80, p[i + 3] & 0xC0 == 0x80,
+                          c != 0xF0 || c1 >= 0x90, c != 0xF4 || c1 <= 0x8F else { return i }
+                    i &+= 4
+                }
             }
-            guard i + need < n else { return i }
-            let c1 = p[i + 1]
-            if c1 < lo || c1 > hi { return i }
-            for k in 2...max(2, need) where k <= need {
-                if p[i + k] & 0xC0 != 0x80 { return i }
-            }
-            i += need + 1
         }
         return nil
     }
 }
 
-/// A string value inside the scanned bytes: the raw body between the quotes.
+/// A string value inside the scanned bytes: the raw body between the quotes. Stored in 32-bit offsets
+/// (the decoder keeps dozens per line); the scanner handles at most 2 GiB.
 public struct JSONStringRef: Sendable, Equatable {
-    public internal(set) var start: Int
-    public internal(set) var end: Int
+    @usableFromInline var start32: Int32
+    @usableFromInline var end32: Int32
     /// The body contains backslash escapes (decoding must unescape).
     public internal(set) var hasEscapes: Bool
+    public var start: Int { Int(start32) }
+    public var end: Int { Int(end32) }
     init(start: Int, end: Int, hasEscapes: Bool) {
-        self.start = start
-        self.end = end
+        self.start32 = Int32(truncatingIfNeeded: start)
+        self.end32 = Int32(truncatingIfNeeded: end)
         self.hasEscapes = hasEscapes
     }
 }

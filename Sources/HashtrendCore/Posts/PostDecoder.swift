@@ -64,8 +64,8 @@ public enum PostShape: String, Sendable, Equatable {
 /// Turns one input line into posts, recognizing its shape per line: a canonical post, an X API v2 stream
 /// line, a v2 response page (`data` array, as twarc2 writes), or a v1.1 status. See docs/input-formats.md.
 ///
-/// Not thread-safe: it keeps scratch buffers between lines so the hot path does not allocate them per
-/// line. Use one decoder per thread (it is cheap).
+/// It keeps scratch buffers between lines so the hot path does not allocate them per line: give each
+/// task or thread its own decoder (a value; copies are independent and cheap).
 public struct PostDecoder: Sendable {
     /// The `source` of canonical lines that carry none.
     public var defaultSource: String
@@ -92,7 +92,8 @@ public struct PostDecoder: Sendable {
     /// Appends the posts of one line (zero for a blank line, which X sends as keep-alive; one for most
     /// shapes; many for a v2 page). A line either yields all its posts or throws, never a part.
     public mutating func decode(line: UnsafeBufferPointer<UInt8>, into posts: inout [Post]) throws(PostDecodeError) {
-        if line.count > maxLineBytes { throw .tooLarge(line.count) }
+        // Offsets are 32-bit inside the scanner, hence the hard 2 GiB ceiling.
+        if line.count > min(maxLineBytes, Int(Int32.max)) { throw .tooLarge(line.count) }
         var line = line
         // A UTF-8 byte order mark (first line of some files written on Windows) is not part of the JSON.
         if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {

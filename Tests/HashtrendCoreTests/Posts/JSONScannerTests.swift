@@ -114,6 +114,32 @@ private func decodeString(_ json: String) -> Result<String, JSONScanError> {
         #expect(check(Array("abcdefgh".utf8) + [0xFF] + Array("abcdefgh".utf8)) == 8)
     }
 
+    @Test func utf8ValidationAgreesWithTheStandardLibrary() {
+        // Random byte strings built from pieces of well- and ill-formed UTF-8, at every alignment.
+        let pieces: [[UInt8]] = [
+            Array("abcdefgh".utf8), [0x20], Array("é".utf8), Array("東".utf8), Array("🚀".utf8), Array("ق".utf8),
+            [0xC3], [0x80], [0xE6, 0x9D], [0xF0, 0x9F, 0x9A], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xED, 0x9F, 0xBF],
+            [0xF4, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xE0, 0x9F, 0x80], [0xE0, 0xA0, 0x80], [0xFF],
+        ]
+        var rng = SeededRandom(seed: 4)
+        var invalid = 0
+        for _ in 0..<20_000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<rng.below(12) {
+                bytes += rng.below(3) == 0 ? pieces[rng.below(pieces.count)] : pieces[rng.below(6)]
+            }
+            let mine = bytes.withUnsafeBufferPointer { JSONScanner.firstInvalidUTF8(in: $0) }
+            let stdlibValid = String(validating: bytes, as: UTF8.self) != nil
+            #expect((mine == nil) == stdlibValid, "\(bytes)")
+            if let at = mine {
+                invalid += 1
+                // Everything before the reported offset is well formed.
+                #expect(String(validating: bytes[..<at], as: UTF8.self) != nil)
+            }
+        }
+        #expect(invalid > 2000)
+    }
+
     @Test func walksObjectsMemberByMember() throws {
         let json = Array(#"{"a":1,"b":{"c":[1,2,{"d":"e"}]},"c\u0061t":"x\"y","n":null,"t":true}"#.utf8)
         try json.withUnsafeBufferPointer { b in

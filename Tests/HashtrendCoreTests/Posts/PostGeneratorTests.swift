@@ -73,7 +73,16 @@ private func digest(_ ls: [[UInt8]]) -> UInt64 {
             #expect(words.filter { $0.hasPrefix("#") }.map { String($0.dropFirst()) } == tags)
             #expect(p.text.filter { $0 == "#" || $0 == "＃" }.count == tags.count)
             #expect(p.text.unicodeScalars.count <= 280)
-            for t in tags { spellings[t.lowercased(), default: []].insert(t) }
+            for t in tags {
+                spellings[t.lowercased(), default: []].insert(t)
+                // twitter-text's hashtag body: letters, marks, decimal digits, underscore; at least one letter.
+                #expect(t.unicodeScalars.allSatisfy {
+                    $0.properties.isAlphabetic || $0.properties.generalCategory == .nonspacingMark
+                        || $0.properties.numericType == .decimal || $0 == "_"
+                }, "\(t)")
+                #expect(t.unicodeScalars.contains { $0.properties.isAlphabetic }, "\(t)")
+            }
+            #expect(!p.text.contains("://#") && !p.text.contains("##"))
             if let l = p.lang { scripts.insert(l) }
         }
         #expect(counts.allSatisfy { $0 > 50 })

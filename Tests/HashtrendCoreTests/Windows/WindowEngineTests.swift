@@ -61,7 +61,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         engine.assign(partitions: (0..<Int32(parts.count)).map { $0 })
         var full: [TrendWindow] = []
         var cuts: [(WindowCheckpoint, Int)] = []
-        var rng = SeededRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         for r in seq {
             full += engine.process(r).filter(\.final).map(\.comparable)
             if rng.chance(0.03) { cuts.append((engine.checkpoint(), full.count)) }
@@ -395,7 +395,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         c.maxTags = nil
         let exact = try WindowEngine(config: c, clock: { 0 })
         for e in [bounded, exact] { e.assign(partitions: [0, 1]) }
-        var rng = SeededRandom(seed: 99)
+        var rng = SplitMix64(seed: 99)
         var offs: [Int64] = [0, 0]
         var outB: [TrendWindow] = [], outE: [TrendWindow] = []
         var t: Int64 = T0
@@ -435,7 +435,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
     @Test func summaryNeverExceedsCapacityAndOverestimatesWithinBound() {
         var s = SpaceSaving(capacity: 16)
         var truth: [String: Int64] = [:]
-        var rng = SeededRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for i in 0..<5_000 {
             let k = rng.chance(0.5) ? "h\(rng.int(4))" : "x\(i)"
             s.add(key: k, display: k)

@@ -1,17 +1,8 @@
 import Foundation
 @testable import HashtrendCore
 
-/// SplitMix64: small, seeded, the same on every platform.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Helpers on the shared test generator (Support/TestRandom.swift).
+extension SplitMix64 {
     mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func int64(_ range: ClosedRange<Int64>) -> Int64 {
         range.lowerBound + Int64(next() % UInt64(range.upperBound - range.lowerBound + 1))
@@ -51,7 +42,7 @@ struct GeneratorOptions {
 /// Posts per partition, offsets 0..., with disorder, late records, duplicates, repeated tags and
 /// several spellings per tag.
 func generatePartitions(seed: UInt64, _ o: GeneratorOptions = GeneratorOptions()) -> [[WindowInput]] {
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     let spellings: [[String]] = (0..<o.vocabulary).map { i in
         let base = "tag\(i)"
         return [base, base.uppercased(), "Tag\(i)", i % 5 == 0 ? "tág\(i)" : base]
@@ -91,7 +82,7 @@ func generatePartitions(seed: UInt64, _ o: GeneratorOptions = GeneratorOptions()
 
 /// A random merge of the partitions that keeps each partition's order.
 func interleave(_ parts: [[WindowInput]], seed: UInt64) -> [WindowInput] {
-    var rng = SeededRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var idx = Array(repeating: 0, count: parts.count)
     var out: [WindowInput] = []
     var remaining = parts.reduce(0) { $0 + $1.count }

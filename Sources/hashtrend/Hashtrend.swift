@@ -7,6 +7,7 @@ struct Hashtrend: AsyncParsableCommand {
         commandName: "hashtrend",
         abstract: "The Hashtrend operator's tool: embedded broker, topics, produce/consume, offline tools.",
         version: HashtrendVersion.string,
-        subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self]
+        subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
+                      GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
     )
 }

@@ -1,0 +1,332 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// trendd's settings (flags, `HASHTREND_*`, env file; docs/configuration.md).
+public enum TrendSettings {
+    public static let specs: [SettingSpec] = [
+        SettingSpec("input-topic", default: "tweets", help: "Topic of canonical posts to count."),
+        SettingSpec("output-topic", default: "trends", help: "Topic the window records are published to (one record per window)."),
+        SettingSpec("dlq-topic", default: "tweets.dlq", help: "Dead-letter topic for records that cannot be decoded (reason in the hashtrend.error header)."),
+        SettingSpec("group", default: "trendd", help: "Consumer group; its committed metadata holds the rebuild checkpoint."),
+        SettingSpec("window", default: "60s", help: "Window size."),
+        SettingSpec("slide", default: "10s", help: "How far each window advances; the window size must be a multiple of it."),
+        SettingSpec("lateness", default: "5s", help: "Allowed lateness: a post older than its partition's newest event time minus this is dropped (counted in late_dropped)."),
+        SettingSpec("idle-timeout", default: "30s", help: "A partition without records for this long stops holding windows open; off to wait forever."),
+        SettingSpec("early-every", default: "off", help: "Publish provisional (final:false) updates of open windows at most this often; off for finals only."),
+        SettingSpec("top", default: "10", help: "Entries per window record (K)."),
+        SettingSpec("rank-by", default: "count", help: "Rank entries by count or by score (velocity against the tag's earlier windows)."),
+        SettingSpec("max-tags", default: "0", help: "Bound distinct tags per pane with Space-Saving counters; 0 counts exactly."),
+        SettingSpec("commit-interval", default: "1s", help: "How often offsets and the rebuild checkpoint are committed (after the windows they cover are flushed)."),
+    ]
+
+    public static let summary = "Counts hashtags of the tweets topic in event-time sliding windows and publishes the top-K trends of every window, exactly once."
+
+    /// Reads and validates the window configuration; problems land in `config.problems`.
+    public static func windowConfig(_ c: Configuration) -> WindowConfig {
+        let rank = TrendRanking(rawValue: c.oneOf("rank-by", TrendRanking.allCases.map(\.rawValue))) ?? .count
+        let maxTags = c.int("max-tags", range: 0...100_000_000)
+        let wc = WindowConfig(size: c.duration("window", min: HTDuration(millis: 1)), advance: c.duration("slide", min: HTDuration(millis: 1)),
+                              allowedLateness: c.duration("lateness"), topK: c.int("top", range: 1...10_000), rankBy: rank,
+                              idleTimeout: c.optionalDuration("idle-timeout"), earlyEvery: c.optionalDuration("early-every"),
+                              maxTags: maxTags > 0 ? maxTags : nil)
+        if c.problems.isEmpty {
+            do { try wc.validate() } catch { c.problem("window", "\(error)") }
+        }
+        return wc
+    }
+}
+
+/// Figures for STATUS= and logs.
+final class TrendFigures: @unchecked Sendable {
+    let lock = NSLock()
+    var posts: Int64 = 0
+    var deadLettered: Int64 = 0
+    var windowsFinal: Int64 = 0
+    var windowsEarly: Int64 = 0
+    var lastFinalEnd: Int64? = nil
+    var lateDropped: Int64 = 0
+    var kafkaError: String? = nil
+}
+
+/// The trendd loop: consume posts, count, publish windows, commit offsets with the rebuild checkpoint
+/// only after the windows they cover are flushed (DESIGN.md, "Exactly once").
+///
+/// Restart and rebalance: the committed metadata of each input partition holds the engine's checkpoint
+/// (per partition the offset to re-read from and the watermark before it, plus the last final window
+/// end). On assignment the engine is restored from it and the partitions are read again from those
+/// offsets; final windows at or before the last final end are not published again, so the stream of
+/// final windows is that of an uninterrupted run.
+public final class TrendProcessor: @unchecked Sendable {
+    let ctx: DaemonContext
+    let windowConfig: WindowConfig
+    let inputTopic: String, outputTopic: String, dlqTopic: String
+    let commitInterval: HTDuration
+    let figures = TrendFigures()
+    let kafka: KafkaConfig
+
+    // Loop-thread state (the rebalance callback runs inside poll, on the same thread).
+    private var engine: WindowEngine?
+    private var suppressThrough: Int64? = nil
+    private var consumer: KafkaConsumer?
+    private var producer: KafkaProducer?
+    private var dirty = false
+
+    public init(context: DaemonContext) throws {
+        ctx = context
+        let c = context.configuration
+        inputTopic = c.requireString("input-topic")
+        outputTopic = c.requireString("output-topic")
+        dlqTopic = c.requireString("dlq-topic")
+        windowConfig = TrendSettings.windowConfig(c)
+        commitInterval = c.duration("commit-interval", min: HTDuration(millis: 10))
+        var k = context.kafka
+        k["group.id"] = c.requireString("group")
+        kafka = k
+    }
+
+    public func run(_ control: LoopControl) throws {
+        let logger = ctx.logger
+        let producer = try KafkaProducer(config: kafka.withDefaults(["linger.ms": "20"]).removingConsumerProperties(), logger: logger)
+        self.producer = producer
+        let consumer = try KafkaConsumer(config: kafka, logger: logger) { [unowned self] event in
+            self.rebalance(event)
+        }
+        self.consumer = consumer
+        defer {
+            consumer.close()
+            producer.close(timeout: .seconds(10))
+        }
+        // READY once Kafka answers: the input topic's metadata is the proof.
+        var ready = false
+        while !control.shouldStop && !ready {
+            ctx.heartbeat.beat()
+            do {
+                if try consumer.partitionCount(topic: inputTopic, timeout: .seconds(2)) != nil { ready = true }
+                else { ctx.notifier.status("waiting for topic \(inputTopic)") }
+            } catch {
+                ctx.notifier.status("waiting for Kafka: \(error)")
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        guard ready else { return }
+        try consumer.subscribe([inputTopic])
+        ctx.notifier.ready(status: "consuming \(inputTopic)")
+        logger.info("trendd started", metadata: ["topic": "\(inputTopic)", "window": "\(windowConfig.size)", "slide": "\(windowConfig.advance)"])
+
+        var decoder = PostDecoder(defaultSource: "replay")
+        var posts: [Post] = []
+        var lastCommit = DispatchTime.now()
+        var lastTick = DispatchTime.now()
+        var lastStatus = DispatchTime.now()
+        let statusEvery = UInt64(ctx.configuration.duration("status-interval").millis) * 1_000_000
+        let rate = RateMeter()
+        while !control.shouldStop {
+            ctx.heartbeat.beat()
+            if let m = consumer.poll(timeoutMillis: 100) {
+                if let e = m.error {
+                    figures.lock.withLock { figures.kafkaError = e.description }
+                    if e.isFatal { throw e }
+                    logger.warning("consumer: \(e)", metadata: ["error_kind": "\(e.name)"])
+                } else if let engine {
+                    posts.removeAll(keepingCapacity: true)
+                    let failure: PostDecodeError?
+                    do throws(PostDecodeError) {
+                        try decoder.decode(line: UnsafeBufferPointer(start: m.value.baseAddress?.assumingMemoryBound(to: UInt8.self), count: m.value.count), into: &posts)
+                        failure = nil
+                    } catch { failure = error }
+                    if let failure {
+                        try deadLetter(m, reason: failure.reason)
+                    } else {
+                        for p in posts {
+                            try publish(engine.process(WindowInput(post: p, partition: m.partition, offset: m.offset)))
+                        }
+                        figures.lock.withLock { figures.posts += Int64(posts.count) }
+                        rate.add(posts.count)
+                    }
+                    dirty = true
+                }
+            }
+            let now = DispatchTime.now()
+            if now.uptimeNanoseconds - lastTick.uptimeNanoseconds > 200_000_000, let engine {
+                try publish(engine.tick())
+                lastTick = now
+            }
+            if dirty && now.uptimeNanoseconds - lastCommit.uptimeNanoseconds > UInt64(commitInterval.millis) * 1_000_000 {
+                try commitCheckpoint()
+                lastCommit = now
+            }
+            if now.uptimeNanoseconds - lastStatus.uptimeNanoseconds > statusEvery {
+                lastStatus = now
+                ctx.notifier.status(statusLine(rate: rate.perSecond()))
+            }
+        }
+        // Clean stop: what is emitted is flushed, then committed.
+        ctx.notifier.status("stopping: flushing \(producer.outstanding) record(s)")
+        try? commitCheckpoint()
+        logger.info("trendd stopped", metadata: ["posts": "\(figures.posts)", "windows_final": "\(figures.windowsFinal)"])
+    }
+
+    private func statusLine(rate: Double) -> String {
+        figures.lock.withLock {
+            var s = String(format: "%.0f posts/s, %lld posts, %lld windows final", rate, figures.posts, figures.windowsFinal)
+            if let e = figures.lastFinalEnd { s += ", last window end \(EventTime.format(millis: e))" }
+            s += ", \(figures.lateDropped) late, \(figures.deadLettered) dead-lettered"
+            if let k = producer?.lastError ?? consumer?.lastError { s += "; kafka: \(k.name)" }
+            return s
+        }
+    }
+
+    private func publish(_ windows: [TrendWindow]) throws {
+        guard !windows.isEmpty, let producer else { return }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for var w in windows {
+            if w.final, let s = suppressThrough, w.windowEndMillis <= s { continue }
+            w.emittedAtMillis = now
+            try produceRetrying(producer, topic: outputTopic, key: Array(EventTime.format(millis: w.windowEndMillis).utf8), value: w.json())
+            figures.lock.withLock {
+                if w.final {
+                    figures.windowsFinal += 1
+                    figures.lastFinalEnd = w.windowEndMillis
+                    figures.lateDropped += w.lateDropped
+                } else { figures.windowsEarly += 1 }
+            }
+            if w.final {
+                ctx.logger.debug("window final", metadata: ["window_end": "\(EventTime.format(millis: w.windowEndMillis))", "posts": "\(w.posts)"])
+            }
+        }
+    }
+
+    private func deadLetter(_ m: KafkaMessage, reason: String) throws {
+        guard let producer else { return }
+        // Keep dead letters small enough for any broker; the header says how large the original was.
+        let limit = 256 * 1024
+        let value = m.value.count > limit ? Array(m.value.prefix(limit)) : m.valueBytes
+        var headers: [(String, [UInt8])] = [("hashtrend.error", Array(reason.utf8)),
+                                             ("hashtrend.source", Array("\(m.topic)/\(m.partition)/\(m.offset)".utf8))]
+        if m.value.count > limit { headers.append(("hashtrend.truncated", Array("\(m.value.count)".utf8))) }
+        try produceRetrying(producer, topic: dlqTopic, key: m.keyBytes, value: value, headers: headers)
+        figures.lock.withLock { figures.deadLettered += 1 }
+        ctx.logger.warning("record dead-lettered", metadata: ["topic": "\(m.topic)", "partition": "\(m.partition)",
+                                                              "offset": "\(m.offset)", "error_kind": "\(reason)"])
+    }
+
+    /// A full producer queue means Kafka is slow or away: wait (the loop still beats) rather than drop.
+    private func produceRetrying(_ p: KafkaProducer, topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, [UInt8])] = []) throws {
+        while true {
+            do {
+                try p.produce(topic: topic, key: key, value: value, headers: headers)
+                return
+            } catch let e as KafkaError where e.isQueueFull {
+                ctx.heartbeat.beat()
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+    }
+
+    /// Flush what was published, then commit each partition's rebuild offset with the checkpoint.
+    private func commitCheckpoint() throws {
+        guard let engine, let consumer, let producer else { return }
+        while true {
+            do {
+                try producer.flush(timeout: .seconds(5))
+                break
+            } catch let e as KafkaError where e.isTimedOut {
+                // Kafka is away: keep beating (this is an outage, not a hang) and keep waiting.
+                ctx.heartbeat.beat()
+                ctx.notifier.status("waiting for Kafka to acknowledge \(producer.outstanding) record(s)")
+            }
+        }
+        let cp = engine.checkpoint()
+        let meta = cp.encoded()
+        let offsets = cp.partitions.compactMap { p -> PartitionOffset? in
+            guard let o = p.resumeOffset else { return nil }
+            return PartitionOffset(TopicPartition(inputTopic, p.partition), offset: o, metadata: meta)
+        }
+        do {
+            try consumer.commit(offsets)
+            dirty = false
+        } catch let e as KafkaError where e.isRebalanceRelated || e.isTimedOut || e.code == -195 /* _TRANSPORT */ {
+            ctx.logger.info("commit deferred: \(e)")
+        }
+    }
+
+    /// Runs inside `poll`: rebuild the engine from the committed checkpoint for the new assignment.
+    private func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64]? {
+        switch event {
+        case .revoked(let tps, let lost):
+            if !lost { try? commitCheckpoint() }
+            engine = nil
+            ctx.logger.info("partitions revoked; window state dropped", metadata: ["partitions": "\(tps.count)"])
+            return nil
+        case .assigned(let tps):
+            guard let consumer else { return nil }
+            var committed: [TopicPartition: PartitionOffset] = [:]
+            for attempt in 0..<30 {
+                do { committed = try consumer.committed(tps, timeout: .seconds(5)); break } catch {
+                    ctx.logger.warning("reading committed offsets (attempt \(attempt + 1)): \(error)")
+                    Thread.sleep(forTimeInterval: 0.5)
+                }
+            }
+            // Every partition's metadata carries the whole checkpoint; after a partial commit they can
+            // differ, and the oldest one is the safe place to rebuild from (it re-emits identical windows).
+            let checkpoints = committed.values.compactMap { $0.metadata }.compactMap { try? WindowCheckpoint(encoded: $0) }
+            let cp = checkpoints.min { ($0.lastFinalEndMillis ?? .min) < ($1.lastFinalEndMillis ?? .min) }
+            do {
+                if let cp {
+                    engine = try WindowEngine(config: windowConfig, restoring: cp)
+                    suppressThrough = cp.lastFinalEndMillis
+                } else {
+                    engine = try WindowEngine(config: windowConfig)
+                    suppressThrough = nil
+                }
+            } catch {
+                ctx.logger.error("checkpoint does not fit this configuration (\(error)); rebuilding from scratch")
+                engine = try? WindowEngine(config: windowConfig)
+                suppressThrough = cp?.lastFinalEndMillis
+            }
+            engine?.assign(partitions: tps.map(\.partition))
+            var starts: [TopicPartition: Int64] = [:]
+            for tp in tps {
+                if let p = cp?.partitions.first(where: { $0.partition == tp.partition }), let o = p.resumeOffset {
+                    starts[tp] = o
+                } else if cp != nil {
+                    starts[tp] = KafkaOffset.beginning
+                }
+            }
+            ctx.logger.info("window state rebuilt from checkpoint", metadata: [
+                "partitions": "\(tps.count)",
+                "last_final_end": "\(cp?.lastFinalEndMillis.map { EventTime.format(millis: $0) } ?? "none")"])
+            return starts
+        }
+    }
+}
+
+/// Posts per second over the last few seconds.
+final class RateMeter {
+    private var count = 0
+    private var since = DispatchTime.now()
+    private var last: Double = 0
+    func add(_ n: Int) { count += n }
+    func perSecond() -> Double {
+        let now = DispatchTime.now()
+        let dt = Double(now.uptimeNanoseconds - since.uptimeNanoseconds) / 1e9
+        if dt >= 1 {
+            last = Double(count) / dt
+            count = 0
+            since = now
+        }
+        return last
+    }
+}
+
+extension KafkaConfig {
+    /// A producer built from a daemon's shared properties must not carry consumer-only ones.
+    public func removingConsumerProperties() -> KafkaConfig {
+        let consumerOnly: Set<String> = ["group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms",
+                                         "partition.assignment.strategy", "auto.offset.reset", "enable.auto.commit",
+                                         "isolation.level", "max.poll.interval.ms", "enable.auto.offset.store",
+                                         "fetch.min.bytes", "fetch.wait.max.ms", "enable.partition.eof"]
+        return KafkaConfig(properties.filter { !consumerOnly.contains($0.key) })
+    }
+}

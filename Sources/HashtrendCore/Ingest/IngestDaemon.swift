@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+
+/// ingestd's settings (flags, `HASHTREND_*`, env file; docs/configuration.md, docs/sources.md).
+public enum IngestSettings {
+    public static let specs: [SettingSpec] = [
+        SettingSpec("source", default: "synthetic", help: "x2, x1, replay, synthetic or mastodon."),
+        SettingSpec("topic", default: "tweets", help: "Topic the canonical posts are produced to (key = post id)."),
+        SettingSpec("raw-topic", default: "", help: "Also mirror each raw payload to this topic (empty: off)."),
+        SettingSpec("dlq-topic", default: "tweets.dlq", help: "Dead-letter topic for lines that cannot be decoded (reason in the hashtrend.error header)."),
+        SettingSpec("dedupe-ids", default: "100000", help: "How many recent post ids are remembered to drop duplicates (reconnect backfill)."),
+        SettingSpec("max-line-bytes", default: "1MiB", help: "Longer input lines go to the dead-letter topic."),
+        // replay
+        SettingSpec("file", default: "", list: true, help: "replay: JSONL file(s) in any shape of docs/input-formats.md; - for stdin."),
+        SettingSpec("rate", default: "0", help: "replay/synthetic: posts per second (0: as fast as possible for replay; synthetic needs a rate)."),
+        SettingSpec("speed", default: "0", help: "replay: pace by the posts' own event times, this many times faster (e.g. 10); 0: off."),
+        SettingSpec("loop", default: "false", help: "replay: start again at the end, shifting event times past the previous pass and suffixing ids with ~N."),
+        // synthetic
+        SettingSpec("count", default: "0", help: "synthetic: stop after this many posts (0: forever)."),
+        SettingSpec("seed", default: "1", help: "synthetic: random seed."),
+    ]
+
+    public static let summary = "Streams posts (X API v2/v1.1, Mastodon, JSONL replay, synthetic) into the tweets topic, keyed by post id, without losing one to a broker outage."
+}
+
+/// Pacing for finite sources: a fixed rate, or the event-time pace times `speed`.
+struct Pacer {
+    let rate: Double
+    let speed: Double
+    private var start = DispatchTime.now()
+    private var firstEvent: Int64? = nil
+    private var sent: Double = 0
+
+    init(rate: Double, speed: Double) { self.rate = rate; self.speed = speed }
+
+    mutating func wait(eventMillis: Int64, control: LoopControl, heartbeat: Heartbeat) {
+        var due: Double? = nil
+        if rate > 0 {
+            due = sent / rate
+            sent += 1
+        } else if speed > 0 {
+            if firstEvent == nil { firstEvent = eventMillis }
+            due = max(0, Double(eventMillis - firstEvent!) / 1000 / speed)
+        }
+        guard let due else { return }
+        while !control.shouldStop {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+            if elapsed >= due { return }
+            heartbeat.beat()
+            Thread.sleep(forTimeInterval: min(due - elapsed, 0.05))
+        }
+    }
+}
+
+/// The ingestd loop for the sources that run in-process (replay, synthetic); stream sources plug in
+/// through `PostStream`.
+public final class IngestProcessor: @unchecked Sendable {
+    let ctx: DaemonContext
+    let source: String
+    let publisher: PostPublisher
+    let files: [String]
+    let rate: Double
+    let speed: Double
+    let loop: Bool
+    let count: Int
+    let seed: UInt64
+    let maxLine: Int
+    private var lastStatus = DispatchTime.now()
+    private let rateMeter = RateMeter()
+
+    public init(context: DaemonContext) throws {
+        ctx = context
+        let c = context.configuration
+        source = c.oneOf("source", ["x2", "x1", "replay", "synthetic", "mastodon"])
+        files = c.list("file")
+        rate = Double(c.string("rate") ?? "0") ?? { c.problem("rate", "not a number"); return 0 }()
+        speed = Double((c.string("speed") ?? "0").replacingOccurrences(of: "x", with: "")) ?? { c.problem("speed", "not a number"); return 0 }()
+        loop = c.bool("loop")
+        count = c.int("count", range: 0...Int.max)
+        seed = UInt64(c.int("seed", range: 0...Int.max))
+        maxLine = Int(c.byteSize("max-line-bytes"))
+        if source == "replay" && files.isEmpty { c.problem("file", "replay needs at least one --file") }
+        if source == "synthetic" && rate <= 0 { c.problem("rate", "synthetic needs a positive --rate (posts per second)") }
+        if ["x2", "x1", "mastodon"].contains(source) {
+            c.problem("source", "'\(source)' is not available in this build yet (replay and synthetic are)")
+        }
+        let raw = c.string("raw-topic") ?? ""
+        let topic = c.requireString("topic"), dlq = c.requireString("dlq-topic")
+        let dedupe = c.int("dedupe-ids", range: 1...100_000_000)
+        guard c.problems.isEmpty else { throw ConfigError(problems: []) }
+        publisher = try PostPublisher(kafka: context.kafka, topic: topic, rawTopic: raw.isEmpty ? nil : raw,
+                                      dlqTopic: dlq, dedupeCapacity: dedupe, logger: context.logger)
+    }
+
+    public func run(_ control: LoopControl) throws {
+        defer { publisher.close(timeout: ctx.configuration.duration("shutdown-timeout")) }
+        // READY once Kafka answers for the output topic.
+        var ready = false
+        while !control.shouldStop && !ready {
+            ctx.heartbeat.beat()
+            do {
+                _ = try publisher.producer.partitionCount(topic: publisher.topic, timeout: .seconds(2))
+                ready = true
+            } catch {
+                ctx.notifier.status("waiting for Kafka: \(error)")
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        guard ready else { return }
+        ctx.notifier.ready(status: "\(source): producing to \(publisher.topic)")
+        ctx.logger.info("ingestd started", metadata: ["source": "\(source)", "topic": "\(publisher.topic)"])
+        switch source {
+        case "replay": try replay(control)
+        case "synthetic": synthetic(control)
+        default: break
+        }
+        ctx.notifier.status("flushing \(publisher.outstanding) record(s)")
+        if !publisher.drain(timeout: ctx.configuration.duration("shutdown-timeout"), heartbeat: ctx.heartbeat) {
+            ctx.logger.error("\(publisher.outstanding) record(s) not acknowledged at shutdown", metadata: ["error_kind": "undelivered"])
+        }
+        let f = publisher.snapshot()
+        ctx.logger.info("ingestd finished", metadata: ["posts": "\(f.posts)", "delivered": "\(f.delivered)", "dead_lettered": "\(f.deadLettered)"])
+    }
+
+    private func housekeeping(progress: String = "") {
+        ctx.heartbeat.beat()
+        let now = DispatchTime.now()
+        guard now.uptimeNanoseconds - lastStatus.uptimeNanoseconds > 1_000_000_000 else { return }
+        lastStatus = now
+        publisher.retryFailed()
+        let f = publisher.snapshot()
+        var s = String(format: "%@: %.0f posts/s, %lld posts, %lld delivered, %lld dead-lettered", source, rateMeter.perSecond(), f.posts, f.delivered, f.deadLettered)
+        if !progress.isEmpty { s += ", " + progress }
+        if let e = publisher.kafkaError { s += "; kafka: \(e.name)" }
+        ctx.notifier.status(s)
+    }
+
+    private func replay(_ control: LoopControl) throws {
+        var pass = 0
+        var shift: Int64 = 0
+        repeat {
+            var maxEvent: Int64 = .min, minEvent: Int64 = .max
+            for path in files {
+                let reader = try LineReader(path: path, maxLineBytes: maxLine)
+                var decoder = PostDecoder(defaultSource: "replay", maxLineBytes: maxLine)
+                var pacer = Pacer(rate: rate, speed: speed)
+                var posts: [Post] = []
+                var lineNo = 0
+                while !control.shouldStop {
+                    posts.removeAll(keepingCapacity: true)
+                    var failure: String? = nil
+                    var rawLine: [UInt8] = []
+                    let more = try reader.nextLine { line -> Bool in
+                        lineNo += 1
+                        if reader.lastLineTruncated { failure = "too_large: line longer than \(maxLine) bytes"; rawLine = []; return true }
+                        do throws(PostDecodeError) { try decoder.decode(line: line, into: &posts) } catch {
+                            if case .notAPost = error { return true }
+                            failure = error.reason
+                            rawLine = Array(line)
+                        }
+                        return true
+                    }
+                    guard more != nil else { break }
+                    if let failure {
+                        publisher.deadLetter(reason: failure, bytes: rawLine, origin: "\(path):\(lineNo)")
+                        continue
+                    }
+                    for var p in posts {
+                        minEvent = min(minEvent, p.createdAtMillis)
+                        maxEvent = max(maxEvent, p.createdAtMillis)
+                        if pass > 0 {
+                            p.id += "~\(pass)"
+                            p.createdAtMillis += shift
+                        }
+                        pacer.wait(eventMillis: p.createdAtMillis, control: control, heartbeat: ctx.heartbeat)
+                        publisher.publish(p)
+                        rateMeter.add(1)
+                    }
+                    housekeeping(progress: "\(path) line \(lineNo)")
+                }
+            }
+            pass += 1
+            if maxEvent >= minEvent { shift += maxEvent - minEvent + 1000 }
+        } while loop && !control.shouldStop
+    }
+
+    private func synthetic(_ control: LoopControl) {
+        let start = Int64(Date().timeIntervalSince1970 * 1000)
+        var gen = PostGenerator(seed: seed, startMillis: start, ratePerSecond: rate)
+        let begin = DispatchTime.now()
+        var n = 0
+        while !control.shouldStop && (count == 0 || n < count) {
+            // Real time: post i is due at start + i/rate.
+            let due = Double(gen.nextNominalMillis - start) / 1000
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - begin.uptimeNanoseconds) / 1e9
+            if due > elapsed {
+                housekeeping()
+                Thread.sleep(forTimeInterval: min(due - elapsed, 0.05))
+                continue
+            }
+            publisher.publish(gen.next())
+            rateMeter.add(1)
+            n += 1
+            if n & 63 == 0 { housekeeping() }
+        }
+    }
+}

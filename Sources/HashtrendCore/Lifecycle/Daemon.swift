@@ -53,6 +53,7 @@ public enum DaemonMain {
         }
         if args.helpRequested { print(DaemonArguments.help(daemon: name, summary: summary, specs: allSpecs)); exit(0) }
         if args.markdownRequested { print(DaemonArguments.markdown(daemon: name, summary: summary, specs: allSpecs)); exit(0) }
+        if args.envFileRequested { print(DaemonArguments.envFile(daemon: name, summary: summary, specs: allSpecs), terminator: ""); exit(0) }
         if args.versionRequested { print("\(name) \(HashtrendVersion.string)"); exit(0) }
         if !args.positional.isEmpty { fail(name, ["unexpected argument '\(args.positional[0])' (see --help)"]) }
 

@@ -208,12 +208,13 @@ public final class TrendsPartitionWriter {
     }
 
     /// Adds the record at `offset`. Records below `nextOffset` are ignored (replayed after a restart);
-    /// windows not newer than the last one written only extend the file's offset range. A window in a
-    /// new hour first commits the open file. Returns the files committed by this call.
+    /// early updates (`final == false`) and windows not newer than the last one written only extend the
+    /// file's offset range: the table holds each window once, as finally emitted. A window in a new hour
+    /// first commits the open file. Returns the files committed by this call.
     @discardableResult
     public func append(_ window: TrendWindow, offset: Int64) throws -> [TrendsFileName] {
         guard offset >= nextOffset else { return [] }
-        guard accepts(window) else {
+        guard window.final, accepts(window) else {
             skip(offset: offset)
             return []
         }

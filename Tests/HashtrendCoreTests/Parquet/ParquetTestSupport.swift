@@ -184,6 +184,15 @@ enum ParquetTestEnv {
         return dir
     }
 
+    /// Removes a test directory unless HASHTREND_KEEP_TEST_FILES is set (to inspect files with other readers).
+    static func cleanup(_ dir: URL) {
+        if ProcessInfo.processInfo.environment["HASHTREND_KEEP_TEST_FILES"] != nil {
+            print("kept test files in \(dir.path)")
+            return
+        }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
     /// Runs tests/parquet/readback.py with `arguments`.
     static func readback(_ arguments: [String]) throws -> PythonResult {
         let p = Process()

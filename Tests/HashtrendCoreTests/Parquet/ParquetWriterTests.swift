@@ -167,7 +167,7 @@ import Testing
 
     @Test func readersAgreeWithWriter() throws {
         let dir = try ParquetTestEnv.tempDir("parquet-readback")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         for c in Self.cases() { try c.write(to: dir) }
         let result = try ParquetTestEnv.readback([dir.path])
         #expect(result.mismatches == [], "stderr: \(result.stderr.suffix(2000))")
@@ -178,7 +178,7 @@ import Testing
     /// The readback script itself must notice a wrong expectation (otherwise a green run means nothing).
     @Test func readbackDetectsMismatch() throws {
         let dir = try ParquetTestEnv.tempDir("parquet-negative")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         let c = Self.allTypes("tampered", rows: 50, seed: 9)
         try c.write(to: dir)
         // Same file, expectations with Int64.max (the i64 maximum) replaced by 5: values and max differ.

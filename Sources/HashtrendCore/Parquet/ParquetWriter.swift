@@ -49,7 +49,7 @@ public final class MemoryByteSink: ByteSink {
     public func write(_ b: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: b) }
 }
 
-public struct POSIXError: Error, CustomStringConvertible {
+public struct ParquetIOError: Error, CustomStringConvertible {
     public var operation: String
     public var path: String
     public var code: Int32
@@ -70,7 +70,7 @@ public final class FileByteSink: ByteSink {
     public init(path: String) throws {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 { throw POSIXError("open", path: path) }
+        if fd < 0 { throw ParquetIOError("open", path: path) }
     }
 
     deinit { if fd >= 0 { _ = Glibc.close(fd) } }
@@ -81,7 +81,7 @@ public final class FileByteSink: ByteSink {
             let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw POSIXError("write", path: path)
+                throw ParquetIOError("write", path: path)
             }
             off += n
         }
@@ -91,7 +91,7 @@ public final class FileByteSink: ByteSink {
     public func close(sync: Bool = true) throws {
         guard fd >= 0 else { return }
         defer { _ = Glibc.close(fd); fd = -1 }
-        if sync && fsync(fd) != 0 { throw POSIXError("fsync", path: path) }
+        if sync && fsync(fd) != 0 { throw ParquetIOError("fsync", path: path) }
     }
 }
 

@@ -187,12 +187,8 @@ public final class TrendsPartitionWriter {
     private var pendingWindows = 0
     private var pendingLastEnd: Int64?
 
-    /// Options for trends files: ZSTD, dictionaries, and a dictionary limit high enough that an hour of
-    /// distinct hashtags never falls back to PLAIN (fastparquet cannot read mixed string chunks).
-    public static let defaultOptions = ParquetWriterOptions(dictionaryPageLimitBytes: 16 << 20)
-
     public init(target: any TableTarget, partition: Int32, resume: TrendsPartitionResume? = nil,
-                options: ParquetWriterOptions = TrendsPartitionWriter.defaultOptions, maxRowsPerFile: Int = 1_000_000) {
+                options: ParquetWriterOptions = TrendsTable.defaultWriterOptions, maxRowsPerFile: Int = 1_000_000) {
         self.target = target
         self.partition = partition
         self.options = options

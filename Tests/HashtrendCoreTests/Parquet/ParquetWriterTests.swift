@@ -256,6 +256,27 @@ import Testing
         #expect(chunk.statistics?.max == withUnsafeBytes(of: (Int64(n - 1) * 7919).littleEndian, Array.init))
     }
 
+    @Test func trendsTableEncodesWindows() throws {
+        let windows = ParquetReadbackTests.sampleWindows(count: 12, perWindow: 50, seed: 21)
+        let bytes = try TrendsTable.encode(windows, keyValueMetadata: ["k": "v"])
+        let md = try ParquetFooter.read(fileTail: bytes)
+        #expect(md.columnNames == ["window_start", "window_end", "rank", "hashtag", "display", "count", "score", "posts", "emitted_at"])
+        #expect(md.numRows == 600)
+        #expect(md[metadata: "k"] == "v")
+        let chunks = md.rowGroups[0].columns
+        #expect(chunks.allSatisfy { $0.encodings.contains(8) && $0.codec == 6 })  // RLE_DICTIONARY, ZSTD
+        let ends = windows.map(\.windowEndMillis)
+        func le(_ v: Int64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        #expect(chunks[1].statistics?.min == le(ends.min()!))
+        #expect(chunks[1].statistics?.max == le(ends.max()!))
+        let tags = windows.flatMap { $0.top.map { Array($0.tag.utf8) } }
+        #expect(chunks[3].statistics?.min == tags.min { $0.lexicographicallyPrecedes($1) })
+        #expect(chunks[3].statistics?.max == tags.max { $0.lexicographicallyPrecedes($1) })
+        #expect(chunks[2].statistics?.min == withUnsafeBytes(of: Int32(1).littleEndian, Array.init))
+        #expect(chunks[2].statistics?.max == withUnsafeBytes(of: Int32(50).littleEndian, Array.init))
+        #expect(try TrendsTable.encode([]).count > 12)  // an empty file is still a valid file
+    }
+
     @Test func rejectsMalformedBatches() throws {
         let schema = ParquetSchema([ParquetColumn(name: "a", type: .int32), ParquetColumn(name: "b", type: .int64)])
         let w = try ParquetWriter(schema: schema, sink: MemoryByteSink())

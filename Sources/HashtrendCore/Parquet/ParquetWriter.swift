@@ -10,6 +10,12 @@ public enum ParquetCompression: Sendable, Equatable {
     case zstd(level: Int32)
 }
 
+/// Data page header version. v1 is what every reader handles; v2 keeps levels uncompressed.
+public enum ParquetDataPageVersion: Sendable, Equatable {
+    case v1
+    case v2
+}
+
 public struct ParquetWriterOptions: Sendable {
     /// `created_by` in the footer. Readers parse "<app> version <x.y.z> (build <id>)".
     public static let defaultCreatedBy = "hashtrend version 0.1.0 (build hashtrend-core)"
@@ -24,10 +30,13 @@ public struct ParquetWriterOptions: Sendable {
     /// A row group is closed once its encoded size reaches this.
     public var rowGroupTargetBytes: Int
     public var createdBy: String
+    public var dataPageVersion: ParquetDataPageVersion
 
     public init(compression: ParquetCompression = .zstd(level: 1), dictionary: Bool = true,
                 dictionaryPageLimitBytes: Int = 1 << 20, pageTargetBytes: Int = 1 << 20,
-                rowGroupTargetBytes: Int = 128 << 20, createdBy: String = ParquetWriterOptions.defaultCreatedBy) {
+                rowGroupTargetBytes: Int = 128 << 20, createdBy: String = ParquetWriterOptions.defaultCreatedBy,
+                dataPageVersion: ParquetDataPageVersion = .v1) {
+        self.dataPageVersion = dataPageVersion
         self.compression = compression
         self.dictionary = dictionary
         self.dictionaryPageLimitBytes = dictionaryPageLimitBytes
@@ -176,9 +185,17 @@ public final class ParquetWriter {
             rowGroupRows += end - r
             rowCount += Int64(end - r)
             r = end
+            try checkFailure()
             if columns.reduce(0, { $0 + $1.estimatedBytes }) >= options.rowGroupTargetBytes {
                 try flushRowGroup()
             }
+        }
+    }
+
+    private func checkFailure() throws {
+        if let f = columns.lazy.compactMap(\.failure).first {
+            closed = true
+            throw ParquetWriterError("page compression failed, the file is unusable: \(f)")
         }
     }
 
@@ -189,6 +206,7 @@ public final class ParquetWriter {
         var total: Int64 = 0
         for col in columns {
             let (info, parts) = try col.finishChunk(offset: position)
+            try checkFailure()
             for p in parts { try emit(p) }
             total += info.totalUncompressedSize
             infos.append(info)
@@ -267,6 +285,10 @@ final class ColumnChunkWriter {
     /// Page buffers of the previous row group, reused so their memory is not faulted in again.
     private var pagePool: [[UInt8]] = []
     private var body: [UInt8] = []
+    private var levelBytes: [UInt8] = []
+    private let pageVersion: ParquetDataPageVersion
+    /// A page that could not be compressed; the writer reports it and refuses to go on.
+    private(set) var failure: Error?
     private var compressed: [UInt8] = []
     private var chunkUncompressed = 0
     private var chunkCompressed = 0
@@ -290,6 +312,7 @@ final class ColumnChunkWriter {
         dictionaryEnabled = options.dictionary
         dictActive = options.dictionary
         compressor = PageCompressor(options.compression)
+        pageVersion = options.dataPageVersion
     }
 
     private var byteWidth: Int {
@@ -614,11 +637,21 @@ final class ColumnChunkWriter {
         return vi
     }
 
-    /// Encodes, compresses and frames the buffered page.
+    /// Encodes, compresses and frames the buffered page. v1: levels (with length prefix) and values
+    /// compressed together; v2: levels uncompressed and unprefixed, then the compressed values.
     private func finishPage() {
-        guard pageRows > 0 else { return }
+        guard pageRows > 0, failure == nil else { return }
         body.removeAll(keepingCapacity: true)
-        if optional { RLEHybrid.encodeDefinitionLevels(defLevels, into: &body) }
+        levelBytes.removeAll(keepingCapacity: true)
+        var nulls = 0
+        if optional {
+            if pageVersion == .v1 {
+                RLEHybrid.encodeDefinitionLevels(defLevels, into: &body)
+            } else {
+                defLevels.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 1, into: &levelBytes) }
+                for l in defLevels where l == 0 { nulls += 1 }
+            }
+        }
         let encoding: Int32
         if dictActive && dictCount > 0 {
             let width = parquetBitWidth(UInt32(dictCount - 1))
@@ -631,29 +664,37 @@ final class ColumnChunkWriter {
             encoding = ParquetThrift.encodingPlain
             plainPageCount += 1
         }
+        var payload = body
+        if compressor.codec != .uncompressed {
+            compressed.removeAll(keepingCapacity: true)
+            do {
+                _ = try compressor.compress(body, appendingTo: &compressed)
+            } catch {
+                failure = error
+                return
+            }
+            payload = compressed
+        }
         var page = pagePool.popLast() ?? []
         page.removeAll(keepingCapacity: true)
-        if compressor.codec == .uncompressed {
-            page.reserveCapacity(body.count + 32)
-            ParquetThrift.encodeDataPageHeader(uncompressed: body.count, compressed: body.count, numValues: pageRows,
-                                               encoding: encoding, into: &page)
-            let header = page.count
-            page.append(contentsOf: body)
-            chunkUncompressed += header + body.count
-            chunkCompressed += header + body.count
-        } else {
-            compressed.removeAll(keepingCapacity: true)
-            // Compression of in-memory bytes with a valid context cannot fail short of memory exhaustion.
-            let n = (try? compressor.compress(body, appendingTo: &compressed)) ?? 0
-            precondition(n == compressed.count, "page compression failed")
-            page.reserveCapacity(n + 32)
-            ParquetThrift.encodeDataPageHeader(uncompressed: body.count, compressed: n, numValues: pageRows,
-                                               encoding: encoding, into: &page)
-            let header = page.count
-            page.append(contentsOf: compressed)
-            chunkUncompressed += header + body.count
-            chunkCompressed += header + n
+        page.reserveCapacity(levelBytes.count + payload.count + 48)
+        let uncompressedSize = levelBytes.count + body.count
+        let compressedSize = levelBytes.count + payload.count
+        switch pageVersion {
+        case .v1:
+            ParquetThrift.encodeDataPageHeader(uncompressed: uncompressedSize, compressed: compressedSize,
+                                               numValues: pageRows, encoding: encoding, into: &page)
+        case .v2:
+            ParquetThrift.encodeDataPageHeaderV2(uncompressed: uncompressedSize, compressed: compressedSize,
+                                                 numValues: pageRows, numNulls: nulls, encoding: encoding,
+                                                 levelsLength: levelBytes.count,
+                                                 compressed: compressor.codec != .uncompressed, into: &page)
         }
+        let header = page.count
+        page.append(contentsOf: levelBytes)
+        page.append(contentsOf: payload)
+        chunkUncompressed += header + uncompressedSize
+        chunkCompressed += header + compressedSize
         dataPages.append(page)
         indices.removeAll(keepingCapacity: true)
         plain.removeAll(keepingCapacity: true)
@@ -765,13 +806,15 @@ final class ColumnChunkWriter {
             statistics: stats)
         if dictPageCount > 0 {
             info.encodingStats.append((ParquetThrift.pageDictionary, ParquetThrift.encodingPlain, 1))
-            info.encodingStats.append((ParquetThrift.pageData, ParquetThrift.encodingRLEDictionary, Int32(dictPageCount)))
+            info.encodingStats.append((dataPageType, ParquetThrift.encodingRLEDictionary, Int32(dictPageCount)))
         }
         if plainPageCount > 0 {
-            info.encodingStats.append((ParquetThrift.pageData, ParquetThrift.encodingPlain, Int32(plainPageCount)))
+            info.encodingStats.append((dataPageType, ParquetThrift.encodingPlain, Int32(plainPageCount)))
         }
         return (info, parts)
     }
+
+    private var dataPageType: Int32 { pageVersion == .v1 ? ParquetThrift.pageData : ParquetThrift.pageDataV2 }
 
     /// Starts a new chunk (next row group): dictionaries are per column chunk.
     func reset() {

@@ -228,10 +228,11 @@ struct PageWalk {
             guard let type = h[1]?.int, let compressed = h[3]?.int else { throw ParquetFormatError("bad page header") }
             if type == 2 {
                 dictionaryPages += 1
-            } else if type == 0 {
+            } else if type == 0 || type == 3 {
+                let header = type == 0 ? h[5] : h[8]
                 dataPages += 1
-                values += h[5]?[1]?.int ?? 0
-                if let e = h[5]?[2]?.int { encodings.insert(e) }
+                values += header?[1]?.int ?? 0
+                if let e = header?[type == 0 ? 2 : 4]?.int { encodings.insert(e) }
             }
             pos = r.position + Int(compressed)
         }

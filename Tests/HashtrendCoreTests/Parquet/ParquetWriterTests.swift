@@ -61,30 +61,26 @@ import Testing
         c.extraJSON["min_row_groups"] = "4"
         out.append(c)
 
-        // OPTIONAL columns: random nulls, a column of only nulls, a double column of only NaN.
-        var g = SplitMix64(seed: 6)
-        let n = 5000
-        func maybe<T>(_ v: T, _ p: UInt64) -> T? { g.next() % 100 < p ? nil : v }
-        var oi32: [Int32?] = [], oi64: [Int64?] = [], od: [Double?] = [], os: [String?] = [], ots: [Int64?] = []
-        var allNull: [Int64?] = [], nanOnly: [Double?] = []
-        for k in 0..<n {
-            oi32.append(maybe(Int32(k % 97) - 48, 30))
-            oi64.append(maybe(Int64(k) * 1_000_003, 50))
-            od.append(maybe(k % 11 == 0 ? .nan : Double(k) - 2500.5, 20))
-            os.append(maybe(unicode[k % unicode.count], 40))
-            ots.append(maybe(1_700_000_000_000 + Int64(k) * 60_000, 10))
-            allNull.append(nil)
-            nanOnly.append(maybe(.nan, 50))
+        out.append(optionalNulls("optional_nulls", ParquetWriterOptions(pageTargetBytes: 1024)))
+
+        // Data page v2: compressed, uncompressed, with nulls, with dictionary fallback.
+        c = allTypes("all_types_v2", rows: 20_000, seed: 13)
+        c.options = ParquetWriterOptions(pageTargetBytes: 4096, dataPageVersion: .v2)
+        out.append(c)
+        out.append(optionalNulls("optional_nulls_v2_onepage", ParquetWriterOptions(dataPageVersion: .v2)))
+        // fastparquet (2026.9) cannot read OPTIONAL columns spread over several v2 pages (pyarrow's files
+        // neither): these are checked with pyarrow and DuckDB only.
+        for (name, options) in [
+            ("optional_nulls_v2", ParquetWriterOptions(pageTargetBytes: 1024, dataPageVersion: .v2)),
+            ("optional_nulls_v2_plain", ParquetWriterOptions(compression: .uncompressed, dictionary: false,
+                                                             pageTargetBytes: 1024, dataPageVersion: .v2)),
+            ("optional_nulls_v2_fallback", ParquetWriterOptions(dictionaryPageLimitBytes: 64, pageTargetBytes: 1024,
+                                                                dataPageVersion: .v2)),
+        ] {
+            c = optionalNulls(name, options)
+            c.extraJSON["skip_readers"] = #"["fastparquet"]"#
+            out.append(c)
         }
-        out.append(ParquetCase(name: "optional_nulls", columns: [
-            (ParquetColumn(name: "oi32", type: .int32, repetition: .optional), .int32(oi32)),
-            (ParquetColumn(name: "oi64", type: .int64, repetition: .optional), .int64(oi64)),
-            (ParquetColumn(name: "od", type: .double, repetition: .optional), .double(od)),
-            (ParquetColumn(name: "os", type: .byteArray, repetition: .optional, logical: .string), .string(os)),
-            (ParquetColumn(name: "ots", type: .int64, repetition: .optional, logical: .timestampMillisUTC), .int64(ots)),
-            (ParquetColumn(name: "all_null", type: .int64, repetition: .optional), .int64(allNull)),
-            (ParquetColumn(name: "nan_only", type: .double, repetition: .optional), .double(nanOnly)),
-        ], options: ParquetWriterOptions(pageTargetBytes: 1024), batchRows: 999))
 
         // Same, uncompressed, dictionary off, and OPTIONAL columns without any null.
         out.append(ParquetCase(name: "optional_plain_no_nulls", columns: [
@@ -105,6 +101,44 @@ import Testing
         c.extraJSON["dictionary"] = #"{"s":"fallback"}"#
         c.extraJSON["fastparquet_unreadable"] = #"["s"]"#
         out.append(c)
+        return out + moreCases()
+    }
+
+    /// OPTIONAL columns: random nulls, a column of only nulls, a double column of only NaN.
+    static func optionalNulls(_ name: String, _ options: ParquetWriterOptions,
+                              fastparquetUnreadable: [String] = []) -> ParquetCase {
+        var g = SplitMix64(seed: 6)
+        let n = 5000
+        func maybe<T>(_ v: T, _ p: UInt64) -> T? { g.next() % 100 < p ? nil : v }
+        var oi32: [Int32?] = [], oi64: [Int64?] = [], od: [Double?] = [], os: [String?] = [], ots: [Int64?] = []
+        var allNull: [Int64?] = [], nanOnly: [Double?] = []
+        for k in 0..<n {
+            oi32.append(maybe(Int32(k % 97) - 48, 30))
+            oi64.append(maybe(Int64(k) * 1_000_003, 50))
+            od.append(maybe(k % 11 == 0 ? .nan : Double(k) - 2500.5, 20))
+            os.append(maybe(unicode[k % unicode.count], 40))
+            ots.append(maybe(1_700_000_000_000 + Int64(k) * 60_000, 10))
+            allNull.append(nil)
+            nanOnly.append(maybe(.nan, 50))
+        }
+        var c = ParquetCase(name: name, columns: [
+            (ParquetColumn(name: "oi32", type: .int32, repetition: .optional), .int32(oi32)),
+            (ParquetColumn(name: "oi64", type: .int64, repetition: .optional), .int64(oi64)),
+            (ParquetColumn(name: "od", type: .double, repetition: .optional), .double(od)),
+            (ParquetColumn(name: "os", type: .byteArray, repetition: .optional, logical: .string), .string(os)),
+            (ParquetColumn(name: "ots", type: .int64, repetition: .optional, logical: .timestampMillisUTC), .int64(ots)),
+            (ParquetColumn(name: "all_null", type: .int64, repetition: .optional), .int64(allNull)),
+            (ParquetColumn(name: "nan_only", type: .double, repetition: .optional), .double(nanOnly)),
+        ], options: options, batchRows: 999)
+        if !fastparquetUnreadable.isEmpty {
+            c.extraJSON["fastparquet_unreadable"] = "[" + fastparquetUnreadable.map(jsonString).joined(separator: ",") + "]"
+        }
+        return c
+    }
+
+    static func moreCases() -> [ParquetCase] {
+        var out: [ParquetCase] = []
+        var c: ParquetCase
 
         // Many distinct values: fallback for every type, with NaN/-0.0 in the PLAIN part.
         var fi: [Int64?] = [], fd: [Double?] = [], fs: [String?] = [], f32: [Int32?] = []

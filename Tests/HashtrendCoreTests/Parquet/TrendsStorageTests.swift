@@ -48,6 +48,25 @@ import Testing
         }
     }
 
+    @Test func localTargetBasics() throws {
+        let dir = try ParquetTestEnv.tempDir("target")
+        defer { ParquetTestEnv.cleanup(dir) }
+        let target = LocalTableTarget(root: dir.path + "/a/b/root/")  // missing ancestors, trailing slash
+        #expect(try target.listFiles(under: "trends") == [])
+        try target.createFile("x/y/file.bin", bytes: Array(0..<100))
+        #expect(try target.fileSize("x/y/file.bin") == 100)
+        #expect(try target.read("x/y/file.bin", offset: 90, length: 50) == Array(90..<100))
+        #expect(try target.listFiles(under: "") == ["x/y/file.bin"])
+        #expect(throws: TableTargetError.notFound("nope")) { try target.fileSize("nope") }
+        #expect(throws: (any Error).self) { try target.readParquetFooter("x/y/file.bin") }
+        try target.rename("x/y/file.bin", to: "z/file.bin")
+        #expect(try target.listFiles(under: "") == ["z/file.bin"])
+        try target.delete("z/file.bin")
+        try target.delete("z/file.bin")  // deleting a missing file is fine
+        #expect(try target.listFiles(under: "") == [])
+        #expect(target.location == "file://" + dir.path + "/a/b/root")
+    }
+
     @Test func stateMachineKeepsTemporaryFilesOutsideTheTable() throws {
         let (target, dir) = try makeTarget()
         defer { ParquetTestEnv.cleanup(dir) }

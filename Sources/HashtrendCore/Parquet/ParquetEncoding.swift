@@ -24,27 +24,48 @@ enum RLEHybrid {
         out.append(UInt8(v))
     }
 
+    /// Upper bound of the encoded size of n values: runs are at least 8 values (or the tail), each costs a
+    /// header of at most 5 bytes plus max(bitWidth, 4) bytes per 8 values.
+    static func maxEncodedSize(count n: Int, bitWidth: Int) -> Int {
+        (n / 8 + 2) * (max(bitWidth, 4) + 5) + 16
+    }
+
     static func encode(_ values: UnsafeBufferPointer<UInt32>, bitWidth: Int, into out: inout [UInt8]) {
         let n = values.count
+        let base = out.count
+        let bound = maxEncodedSize(count: n, bitWidth: bitWidth)
+        out.append(contentsOf: repeatElement(0, count: bound))
+        let written = out.withUnsafeMutableBufferPointer { buf in
+            encode(values, bitWidth: bitWidth, to: buf.baseAddress! + base)
+        }
+        out.removeLast(bound - written)
+    }
+
+    /// Writes through a raw pointer (the caller guarantees `maxEncodedSize` bytes); returns the size.
+    private static func encode(_ values: UnsafeBufferPointer<UInt32>, bitWidth: Int, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+        let n = values.count
         let valueBytes = (bitWidth + 7) / 8
-        var i = 0
+        var o = 0
+        @inline(__always) func put(_ b: UInt8) { dst[o] = b; o += 1 }
+        @inline(__always) func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 { put(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+            put(UInt8(v))
+        }
         @inline(__always) func runLength(at i: Int) -> Int {
             let v = values[i]
             var j = i + 1
             while j < n && values[j] == v { j += 1 }
             return j - i
         }
+        var i = 0
         while i < n {
-            let run = runLength(at: i)
+            let run = bitWidth == 0 ? n - i : runLength(at: i)
             if run >= 8 || bitWidth == 0 {
-                let len = bitWidth == 0 ? n - i : run
-                appendVarint(UInt64(len) << 1, to: &out)
+                varint(UInt64(run) << 1)
                 var v = values[i]
-                for _ in 0..<valueBytes {
-                    out.append(UInt8(truncatingIfNeeded: v))
-                    v >>= 8
-                }
-                i += len
+                for _ in 0..<valueBytes { put(UInt8(truncatingIfNeeded: v)); v >>= 8 }
+                i += run
                 continue
             }
             // Bit-pack groups of 8 until a long run begins at a group boundary (or the data ends).
@@ -55,22 +76,24 @@ enum RLEHybrid {
                 i += 8
                 groups += 1
             }
-            appendVarint(UInt64(groups) << 1 | 1, to: &out)
+            varint(UInt64(groups) << 1 | 1)
             let end = min(i, n)
             var acc: UInt64 = 0
             var bits = 0
+            let w = UInt64(bitWidth)
             for k in start..<(start + groups * 8) {
                 let v = k < end ? UInt64(values[k]) : 0
                 acc |= v << UInt64(bits)
-                bits += bitWidth
+                bits += Int(w)
                 while bits >= 8 {
-                    out.append(UInt8(truncatingIfNeeded: acc))
+                    put(UInt8(truncatingIfNeeded: acc))
                     acc >>= 8
                     bits -= 8
                 }
             }
             i = end
         }
+        return o
     }
 
     /// Definition levels for a flat OPTIONAL column (bit width 1), with the 4-byte length prefix that
@@ -119,7 +142,7 @@ struct FixedDictionary {
         slots[s] = idx
         keys.append(key)
         inserted = true
-        if keys.count * 2 > slots.count { grow() }
+        if keys.count * 4 > slots.count * 3 { grow() }
         return UInt32(idx)
     }
 
@@ -141,11 +164,11 @@ struct FixedDictionary {
 }
 
 /// Hash set of byte strings stored back to back in one buffer, for BYTE_ARRAY dictionaries. Lookups
-/// compare bytes in place, so no value is copied unless it is new.
+/// compare bytes in place, so no value is copied unless it is new. A slot holds the value's 32-bit hash
+/// and index + 1 (0 = empty), so most mismatches are rejected without touching the bytes.
 struct BytesDictionary {
     private(set) var values = ParquetByteArrays()
-    private var hashes: [UInt32] = []
-    private var slots: [Int32]
+    private var slots: [UInt64]
     private var mask: Int
     /// Size of the dictionary page body (PLAIN: 4-byte length + bytes per entry).
     private(set) var plainSize = 0
@@ -153,7 +176,7 @@ struct BytesDictionary {
     init(capacity: Int = 1024) {
         var cap = 16
         while cap < capacity * 2 { cap <<= 1 }
-        slots = [Int32](repeating: -1, count: cap)
+        slots = [UInt64](repeating: 0, count: cap)
         mask = cap - 1
     }
 
@@ -184,51 +207,77 @@ struct BytesDictionary {
         return UInt32(truncatingIfNeeded: h >> 32)
     }
 
+    /// Equality of short byte strings without a libc call (hashtags are mostly under 16 bytes).
+    @inline(__always)
+    static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
+        var i = 0
+        while i + 8 <= n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        if n - i >= 4 {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt32.self) != b.loadUnaligned(fromByteOffset: i, as: UInt32.self) {
+                return false
+            }
+            i += 4
+        }
+        while i < n {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
+    }
+
     @inline(__always)
     mutating func index(of p: UnsafeRawPointer, count n: Int, inserted: inout Bool) -> UInt32 {
         let h = BytesDictionary.hash(p, n)
+        let tag = UInt64(h) << 32
         var s = Int(h) & mask
-        while true {
-            let idx = slots[s]
-            if idx < 0 { break }
-            if hashes[Int(idx)] == h {
-                let start = values.start(Int(idx))
-                let end = values.ends[Int(idx)]
-                if end - start == n {
-                    let same = values.bytes.withUnsafeBytes { b in
-                        n == 0 || memcmp(b.baseAddress! + start, p, n) == 0
+        let found: Int = slots.withUnsafeBufferPointer { sl in
+            values.bytes.withUnsafeBytes { bytes in
+                values.ends.withUnsafeBufferPointer { ends in
+                    while true {
+                        let slot = sl[s]
+                        if slot == 0 { return -1 }
+                        if slot & 0xFFFF_FFFF_0000_0000 == tag {
+                            let idx = Int(slot & 0xFFFF_FFFF) - 1
+                            let start = idx == 0 ? 0 : ends[idx - 1]
+                            if ends[idx] - start == n && (n == 0 || BytesDictionary.equal(bytes.baseAddress! + start, p, n)) {
+                                return idx
+                            }
+                        }
+                        s = (s + 1) & mask
                     }
-                    if same { return UInt32(idx) }
                 }
             }
-            s = (s + 1) & mask
         }
-        let idx = Int32(values.count)
-        slots[s] = idx
+        if found >= 0 { return UInt32(found) }
+        let idx = values.count
+        slots[s] = tag | UInt64(idx + 1)
         values.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
-        hashes.append(h)
         plainSize += 4 + n
         inserted = true
-        if values.count * 2 > slots.count { grow() }
+        if values.count * 4 > slots.count * 3 { grow() }
         return UInt32(idx)
     }
 
     private mutating func grow() {
-        let cap = slots.count * 2
-        slots = [Int32](repeating: -1, count: cap)
-        mask = cap - 1
-        for (i, h) in hashes.enumerated() {
-            var s = Int(h) & mask
-            while slots[s] >= 0 { s = (s + 1) & mask }
-            slots[s] = Int32(i)
+        let old = slots
+        slots = [UInt64](repeating: 0, count: old.count * 2)
+        mask = slots.count - 1
+        for slot in old where slot != 0 {
+            var s = Int(slot >> 32) & mask
+            while slots[s] != 0 { s = (s + 1) & mask }
+            slots[s] = slot
         }
     }
 
     mutating func removeAll() {
         values.removeAll()
-        hashes.removeAll(keepingCapacity: true)
         plainSize = 0
-        for i in slots.indices { slots[i] = -1 }
+        for i in slots.indices { slots[i] = 0 }
     }
 }
 

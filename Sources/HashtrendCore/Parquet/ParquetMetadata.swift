@@ -77,6 +77,7 @@ enum ParquetThrift {
     static let encodingRLEDictionary: Int32 = 8
     static let pageData: Int32 = 0
     static let pageDictionary: Int32 = 2
+    static let pageDataV2: Int32 = 3
 
     static func writeStatistics(_ w: inout ThriftCompactWriter, id: Int16, _ s: ParquetStatistics, legacy: Bool) {
         w.beginStruct(id)
@@ -210,6 +211,26 @@ enum ParquetThrift {
         w.i32(2, encoding)
         w.i32(3, encodingRLE)
         w.i32(4, encodingRLE)
+        w.endStruct()
+        w.finish()
+        out.append(contentsOf: w.out)
+    }
+
+    static func encodeDataPageHeaderV2(uncompressed: Int, compressed: Int, numValues: Int, numNulls: Int,
+                                       encoding: Int32, levelsLength: Int, compressed isCompressed: Bool,
+                                       into out: inout [UInt8]) {
+        var w = ThriftCompactWriter(capacity: 40)
+        w.i32(1, pageDataV2)
+        w.i32(2, Int32(uncompressed))
+        w.i32(3, Int32(compressed))
+        w.beginStruct(8)
+        w.i32(1, Int32(numValues))
+        w.i32(2, Int32(numNulls))
+        w.i32(3, Int32(numValues))  // flat schema: one value slot per row
+        w.i32(4, encoding)
+        w.i32(5, Int32(levelsLength))
+        w.i32(6, 0)
+        w.bool(7, isCompressed)
         w.endStruct()
         w.finish()
         out.append(contentsOf: w.out)

@@ -10,6 +10,12 @@ public enum ParquetCompression: Sendable, Equatable {
     case zstd(level: Int32)
 }
 
+/// Data page header version. v1 is what every reader handles; v2 keeps levels uncompressed.
+public enum ParquetDataPageVersion: Sendable, Equatable {
+    case v1
+    case v2
+}
+
 public struct ParquetWriterOptions: Sendable {
     /// `created_by` in the footer. Readers parse "<app> version <x.y.z> (build <id>)".
     public static let defaultCreatedBy = "hashtrend version 0.1.0 (build hashtrend-core)"
@@ -24,10 +30,13 @@ public struct ParquetWriterOptions: Sendable {
     /// A row group is closed once its encoded size reaches this.
     public var rowGroupTargetBytes: Int
     public var createdBy: String
+    public var dataPageVersion: ParquetDataPageVersion
 
     public init(compression: ParquetCompression = .zstd(level: 1), dictionary: Bool = true,
                 dictionaryPageLimitBytes: Int = 1 << 20, pageTargetBytes: Int = 1 << 20,
-                rowGroupTargetBytes: Int = 128 << 20, createdBy: String = ParquetWriterOptions.defaultCreatedBy) {
+                rowGroupTargetBytes: Int = 128 << 20, createdBy: String = ParquetWriterOptions.defaultCreatedBy,
+                dataPageVersion: ParquetDataPageVersion = .v1) {
+        self.dataPageVersion = dataPageVersion
         self.compression = compression
         self.dictionary = dictionary
         self.dictionaryPageLimitBytes = dictionaryPageLimitBytes
@@ -49,7 +58,7 @@ public final class MemoryByteSink: ByteSink {
     public func write(_ b: UnsafeRawBufferPointer) throws { bytes.append(contentsOf: b) }
 }
 
-public struct POSIXError: Error, CustomStringConvertible {
+public struct ParquetIOError: Error, CustomStringConvertible {
     public var operation: String
     public var path: String
     public var code: Int32
@@ -70,7 +79,7 @@ public final class FileByteSink: ByteSink {
     public init(path: String) throws {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 { throw POSIXError("open", path: path) }
+        if fd < 0 { throw ParquetIOError("open", path: path) }
     }
 
     deinit { if fd >= 0 { _ = Glibc.close(fd) } }
@@ -81,7 +90,7 @@ public final class FileByteSink: ByteSink {
             let n = Glibc.write(fd, b.baseAddress! + off, b.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw POSIXError("write", path: path)
+                throw ParquetIOError("write", path: path)
             }
             off += n
         }
@@ -91,7 +100,7 @@ public final class FileByteSink: ByteSink {
     public func close(sync: Bool = true) throws {
         guard fd >= 0 else { return }
         defer { _ = Glibc.close(fd); fd = -1 }
-        if sync && fsync(fd) != 0 { throw POSIXError("fsync", path: path) }
+        if sync && fsync(fd) != 0 { throw ParquetIOError("fsync", path: path) }
     }
 }
 
@@ -176,9 +185,17 @@ public final class ParquetWriter {
             rowGroupRows += end - r
             rowCount += Int64(end - r)
             r = end
+            try checkFailure()
             if columns.reduce(0, { $0 + $1.estimatedBytes }) >= options.rowGroupTargetBytes {
                 try flushRowGroup()
             }
+        }
+    }
+
+    private func checkFailure() throws {
+        if let f = columns.lazy.compactMap(\.failure).first {
+            closed = true
+            throw ParquetWriterError("page compression failed, the file is unusable: \(f)")
         }
     }
 
@@ -189,6 +206,7 @@ public final class ParquetWriter {
         var total: Int64 = 0
         for col in columns {
             let (info, parts) = try col.finishChunk(offset: position)
+            try checkFailure()
             for p in parts { try emit(p) }
             total += info.totalUncompressedSize
             infos.append(info)
@@ -262,8 +280,15 @@ final class ColumnChunkWriter {
     private var defLevels: [UInt32] = []
     private var pageRows = 0
 
-    private var dataPages: [UInt8] = []
+    /// Finished pages (header + body), one array each: no regrowing copies of a whole chunk.
+    private var dataPages: [[UInt8]] = []
+    /// Page buffers of the previous row group, reused so their memory is not faulted in again.
+    private var pagePool: [[UInt8]] = []
     private var body: [UInt8] = []
+    private var levelBytes: [UInt8] = []
+    private let pageVersion: ParquetDataPageVersion
+    /// A page that could not be compressed; the writer reports it and refuses to go on.
+    private(set) var failure: Error?
     private var compressed: [UInt8] = []
     private var chunkUncompressed = 0
     private var chunkCompressed = 0
@@ -287,6 +312,7 @@ final class ColumnChunkWriter {
         dictionaryEnabled = options.dictionary
         dictActive = options.dictionary
         compressor = PageCompressor(options.compression)
+        pageVersion = options.dataPageVersion
     }
 
     private var byteWidth: Int {
@@ -332,36 +358,134 @@ final class ColumnChunkWriter {
     }
 
     @inline(__always)
-    private func less<T: ParquetFixedValue>(_ a: UInt64, _ b: UInt64, _: T.Type) -> Bool {
+    private static func less<T: ParquetFixedValue>(_ a: UInt64, _ b: UInt64, _: T.Type) -> Bool {
         if T.isFloatingPoint { return Double(bitPattern: a) < Double(bitPattern: b) }
         if T.byteWidth == 4 { return Int32(truncatingIfNeeded: a) < Int32(truncatingIfNeeded: b) }
         return Int64(bitPattern: a) < Int64(bitPattern: b)
     }
 
-    @inline(__always)
-    private func appendFixedValue<T: ParquetFixedValue>(_ key: UInt64, _: T.Type) {
-        if T.isFloatingPoint && ColumnChunkWriter.isNaN(key) { nanCount += 1 }
-        if dictActive {
-            var inserted = false
-            indices.append(fixedDict.index(of: key, inserted: &inserted))
-            pageRows += 1
-            if inserted && fixedDict.count * T.byteWidth > dictionaryLimit {
-                finishPage()
-                dictActive = false
+    /// What one run of the hot loop did.
+    private struct RunResult {
+        var rows = 0
+        var values = 0
+        var nulls = 0
+        var nans = 0
+        /// The dictionary passed its limit with the last row: close the page, continue PLAIN.
+        var overflow = false
+    }
+
+    /// The per-value loop. Static, with the buffers passed inout, so the class's properties are accessed
+    /// once per run rather than once per value (each class property access is a dynamic exclusivity check).
+    private static func encodeFixedRun<T: ParquetFixedValue>(
+        _ values: UnsafeBufferPointer<T>, _ firstValue: Int, _ validity: UnsafeBufferPointer<Bool>?,
+        _ rows: Range<Int>, optional: Bool, dictionary: Bool, dictionaryLimit: Int,
+        dict: inout FixedDictionary, indices: inout [UInt32], plain: inout [UInt8], levels: inout [UInt32],
+        stats: inout (min: UInt64, max: UInt64, has: Bool)
+    ) -> RunResult {
+        var res = RunResult()
+        var vi = firstValue
+        if dictionary && validity == nil && !optional {
+            // Fast path (REQUIRED, dictionary): indices written through a pointer, and a repeat of the
+            // previous value (window bounds repeat for a whole window) skips the hash lookup.
+            let base = indices.count
+            indices.append(contentsOf: repeatElement(0, count: rows.count))
+            var lastKey = values[vi].key &+ 1
+            var lastIndex: UInt32 = 0
+            indices.withUnsafeMutableBufferPointer { out in
+                var o = base
+                for _ in rows {
+                    let key = values[vi].key
+                    vi += 1
+                    res.rows += 1
+                    if T.isFloatingPoint && isNaN(key) { res.nans += 1 }
+                    if key != lastKey {
+                        var inserted = false
+                        lastIndex = dict.index(of: key, inserted: &inserted)
+                        lastKey = key
+                        out[o] = lastIndex
+                        o += 1
+                        if inserted && dict.count * T.byteWidth > dictionaryLimit {
+                            res.overflow = true
+                            break
+                        }
+                    } else {
+                        out[o] = lastIndex
+                        o += 1
+                    }
+                }
             }
-        } else {
-            var k = key.littleEndian
-            withUnsafeBytes(of: &k) { plain.append(contentsOf: $0.prefix(T.byteWidth)) }
-            pageRows += 1
-            if !(T.isFloatingPoint && ColumnChunkWriter.isNaN(key)) {
-                if !plainHasStats {
-                    plainMin = key; plainMax = key; plainHasStats = true
-                } else {
-                    if less(key, plainMin, T.self) { plainMin = key }
-                    if less(plainMax, key, T.self) { plainMax = key }
+            indices.removeLast(rows.count - res.rows)
+            res.values = vi - firstValue
+            return res
+        }
+        if !dictionary && validity == nil && !optional {
+            // Fast path (REQUIRED, PLAIN): little-endian stores straight into the page buffer.
+            let base = plain.count
+            plain.append(contentsOf: repeatElement(0, count: rows.count * T.byteWidth))
+            var st = stats
+            plain.withUnsafeMutableBytes { out in
+                var o = base
+                for _ in rows {
+                    let key = values[vi].key
+                    vi += 1
+                    if T.byteWidth == 4 {
+                        out.storeBytes(of: UInt32(truncatingIfNeeded: key).littleEndian, toByteOffset: o, as: UInt32.self)
+                    } else {
+                        out.storeBytes(of: key.littleEndian, toByteOffset: o, as: UInt64.self)
+                    }
+                    o += T.byteWidth
+                    if T.isFloatingPoint && isNaN(key) {
+                        res.nans += 1
+                        continue
+                    }
+                    if !st.has {
+                        st = (key, key, true)
+                    } else {
+                        if less(key, st.min, T.self) { st.min = key }
+                        if less(st.max, key, T.self) { st.max = key }
+                    }
+                }
+            }
+            stats = st
+            res.rows = rows.count
+            res.values = rows.count
+            return res
+        }
+        for row in rows {
+            res.rows += 1
+            if let validity {
+                if !validity[row] {
+                    levels.append(0)
+                    res.nulls += 1
+                    continue
+                }
+            }
+            if optional { levels.append(1) }
+            let key = values[vi].key
+            vi += 1
+            let nan = T.isFloatingPoint && isNaN(key)
+            if nan { res.nans += 1 }
+            if dictionary {
+                var inserted = false
+                indices.append(dict.index(of: key, inserted: &inserted))
+                if inserted && dict.count * T.byteWidth > dictionaryLimit {
+                    res.overflow = true
+                    break
+                }
+            } else {
+                withUnsafeBytes(of: key.littleEndian) { plain.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<T.byteWidth])) }
+                if !nan {
+                    if !stats.has {
+                        stats = (key, key, true)
+                    } else {
+                        if less(key, stats.min, T.self) { stats.min = key }
+                        if less(stats.max, key, T.self) { stats.max = key }
+                    }
                 }
             }
         }
+        res.values = vi - firstValue
+        return res
     }
 
     private func appendFixed<T: ParquetFixedValue>(_ values: UnsafeBufferPointer<T>, _ validity: [Bool]?,
@@ -369,31 +493,29 @@ final class ColumnChunkWriter {
         var vi = firstValue
         var r = rows.lowerBound
         chunkRows += rows.count
-        while r < rows.upperBound {
-            let end = min(rows.upperBound, r + ColumnChunkWriter.checkEvery)
-            if let validity {
-                for row in r..<end {
-                    if validity[row] {
-                        defLevels.append(1)
-                        appendFixedValue(values[vi].key, T.self)
-                        vi += 1
-                    } else {
-                        defLevels.append(0)
-                        nullCount += 1
-                        pageRows += 1
-                    }
-                }
-            } else {
-                for _ in r..<end {
-                    // Level per row, not per batch: a dictionary fallback may cut the page mid-batch.
-                    if optional { defLevels.append(1) }
-                    appendFixedValue(values[vi].key, T.self)
-                    vi += 1
+        var stats = (min: plainMin, max: plainMax, has: plainHasStats)
+        let run = { (validity: UnsafeBufferPointer<Bool>?) in
+            while r < rows.upperBound {
+                let end = min(rows.upperBound, r + ColumnChunkWriter.checkEvery)
+                let res = ColumnChunkWriter.encodeFixedRun(
+                    values, vi, validity, r..<end, optional: self.optional, dictionary: self.dictActive,
+                    dictionaryLimit: self.dictionaryLimit, dict: &self.fixedDict, indices: &self.indices,
+                    plain: &self.plain, levels: &self.defLevels, stats: &stats)
+                vi += res.values
+                r += res.rows
+                self.pageRows += res.rows
+                self.nullCount += res.nulls
+                self.nanCount += res.nans
+                if res.overflow {
+                    self.finishPage()
+                    self.dictActive = false
+                } else if self.pageEstimate >= self.pageTarget {
+                    self.finishPage()
                 }
             }
-            if pageEstimate >= pageTarget { finishPage() }
-            r = end
         }
+        if let validity { validity.withUnsafeBufferPointer { run($0) } } else { run(nil) }
+        (plainMin, plainMax, plainHasStats) = stats
         return vi
     }
 
@@ -407,30 +529,74 @@ final class ColumnChunkWriter {
         return a.count - b.count
     }
 
-    @inline(__always)
-    private func appendBytesValue(_ p: UnsafeRawBufferPointer) {
-        if dictActive {
-            var inserted = false
-            indices.append(bytesDict.index(of: p.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: p.count,
-                                           inserted: &inserted))
-            pageRows += 1
-            if inserted && bytesDict.plainSize > dictionaryLimit {
-                finishPage()
-                dictActive = false
+    private static func encodeBytesRun(
+        _ all: UnsafeRawBufferPointer, _ ends: UnsafeBufferPointer<Int>, _ firstValue: Int,
+        _ validity: UnsafeBufferPointer<Bool>?, _ rows: Range<Int>, optional: Bool, dictionary: Bool,
+        dictionaryLimit: Int, dict: inout BytesDictionary, indices: inout [UInt32], plain: inout [UInt8],
+        levels: inout [UInt32], minBytes: inout [UInt8]?, maxBytes: inout [UInt8]?
+    ) -> RunResult {
+        var res = RunResult()
+        var vi = firstValue
+        // A non-null pointer for empty values (the dictionary hashes and copies zero bytes from it).
+        let base = all.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!
+        if dictionary && validity == nil && !optional {
+            let start = indices.count
+            indices.append(contentsOf: repeatElement(0, count: rows.count))
+            indices.withUnsafeMutableBufferPointer { out in
+                var o = start
+                for _ in rows {
+                    let s = vi == 0 ? 0 : ends[vi - 1]
+                    let n = ends[vi] - s
+                    vi += 1
+                    res.rows += 1
+                    var inserted = false
+                    out[o] = dict.index(of: base + s, count: n, inserted: &inserted)
+                    o += 1
+                    if inserted && dict.plainSize > dictionaryLimit {
+                        res.overflow = true
+                        break
+                    }
+                }
             }
-        } else {
-            var len = UInt32(p.count).littleEndian
-            withUnsafeBytes(of: &len) { plain.append(contentsOf: $0) }
-            plain.append(contentsOf: p)
-            pageRows += 1
-            if let mn = plainMinBytes, let mx = plainMaxBytes {
-                if mn.withUnsafeBytes({ ColumnChunkWriter.compareBytes(p, $0) }) < 0 { plainMinBytes = Array(p) }
-                if mx.withUnsafeBytes({ ColumnChunkWriter.compareBytes(p, $0) }) > 0 { plainMaxBytes = Array(p) }
+            indices.removeLast(rows.count - res.rows)
+            res.values = vi - firstValue
+            return res
+        }
+        for row in rows {
+            res.rows += 1
+            if let validity {
+                if !validity[row] {
+                    levels.append(0)
+                    res.nulls += 1
+                    continue
+                }
+            }
+            if optional { levels.append(1) }
+            let s = vi == 0 ? 0 : ends[vi - 1]
+            let n = ends[vi] - s
+            vi += 1
+            if dictionary {
+                var inserted = false
+                indices.append(dict.index(of: base + s, count: n, inserted: &inserted))
+                if inserted && dict.plainSize > dictionaryLimit {
+                    res.overflow = true
+                    break
+                }
             } else {
-                plainMinBytes = Array(p)
-                plainMaxBytes = Array(p)
+                let p = UnsafeRawBufferPointer(start: base + s, count: n)
+                withUnsafeBytes(of: UInt32(n).littleEndian) { plain.append(contentsOf: $0) }
+                plain.append(contentsOf: p)
+                if let mn = minBytes, let mx = maxBytes {
+                    if mn.withUnsafeBytes({ compareBytes(p, $0) }) < 0 { minBytes = Array(p) }
+                    if mx.withUnsafeBytes({ compareBytes(p, $0) }) > 0 { maxBytes = Array(p) }
+                } else {
+                    minBytes = Array(p)
+                    maxBytes = Array(p)
+                }
             }
         }
+        res.values = vi - firstValue
+        return res
     }
 
     private func appendBytes(_ values: ParquetByteArrays, _ validity: [Bool]?, _ rows: Range<Int>,
@@ -438,46 +604,54 @@ final class ColumnChunkWriter {
         var vi = firstValue
         var r = rows.lowerBound
         chunkRows += rows.count
+        var mn = plainMinBytes
+        var mx = plainMaxBytes
+        plainMinBytes = nil
+        plainMaxBytes = nil
         values.bytes.withUnsafeBytes { all in
             values.ends.withUnsafeBufferPointer { ends in
-                @inline(__always) func value(_ i: Int) -> UnsafeRawBufferPointer {
-                    let s = i == 0 ? 0 : ends[i - 1]
-                    return UnsafeRawBufferPointer(rebasing: all[s..<ends[i]])
-                }
-                while r < rows.upperBound {
-                    let end = min(rows.upperBound, r + ColumnChunkWriter.checkEvery)
-                    if let validity {
-                        for row in r..<end {
-                            if validity[row] {
-                                defLevels.append(1)
-                                appendBytesValue(value(vi))
-                                vi += 1
-                            } else {
-                                defLevels.append(0)
-                                nullCount += 1
-                                pageRows += 1
-                            }
-                        }
-                    } else {
-                        for _ in r..<end {
-                            if optional { defLevels.append(1) }
-                            appendBytesValue(value(vi))
-                            vi += 1
+                let run = { (validity: UnsafeBufferPointer<Bool>?) in
+                    while r < rows.upperBound {
+                        let end = min(rows.upperBound, r + ColumnChunkWriter.checkEvery)
+                        let res = ColumnChunkWriter.encodeBytesRun(
+                            all, ends, vi, validity, r..<end, optional: self.optional, dictionary: self.dictActive,
+                            dictionaryLimit: self.dictionaryLimit, dict: &self.bytesDict, indices: &self.indices,
+                            plain: &self.plain, levels: &self.defLevels, minBytes: &mn, maxBytes: &mx)
+                        vi += res.values
+                        r += res.rows
+                        self.pageRows += res.rows
+                        self.nullCount += res.nulls
+                        if res.overflow {
+                            self.finishPage()
+                            self.dictActive = false
+                        } else if self.pageEstimate >= self.pageTarget {
+                            self.finishPage()
                         }
                     }
-                    if pageEstimate >= pageTarget { finishPage() }
-                    r = end
                 }
+                if let validity { validity.withUnsafeBufferPointer { run($0) } } else { run(nil) }
             }
         }
+        plainMinBytes = mn
+        plainMaxBytes = mx
         return vi
     }
 
-    /// Encodes, compresses and frames the buffered page.
+    /// Encodes, compresses and frames the buffered page. v1: levels (with length prefix) and values
+    /// compressed together; v2: levels uncompressed and unprefixed, then the compressed values.
     private func finishPage() {
-        guard pageRows > 0 else { return }
+        guard pageRows > 0, failure == nil else { return }
         body.removeAll(keepingCapacity: true)
-        if optional { RLEHybrid.encodeDefinitionLevels(defLevels, into: &body) }
+        levelBytes.removeAll(keepingCapacity: true)
+        var nulls = 0
+        if optional {
+            if pageVersion == .v1 {
+                RLEHybrid.encodeDefinitionLevels(defLevels, into: &body)
+            } else {
+                defLevels.withUnsafeBufferPointer { RLEHybrid.encode($0, bitWidth: 1, into: &levelBytes) }
+                for l in defLevels where l == 0 { nulls += 1 }
+            }
+        }
         let encoding: Int32
         if dictActive && dictCount > 0 {
             let width = parquetBitWidth(UInt32(dictCount - 1))
@@ -490,26 +664,38 @@ final class ColumnChunkWriter {
             encoding = ParquetThrift.encodingPlain
             plainPageCount += 1
         }
-        let headerStart = dataPages.count
-        if compressor.codec == .uncompressed {
-            ParquetThrift.encodeDataPageHeader(uncompressed: body.count, compressed: body.count, numValues: pageRows,
-                                               encoding: encoding, into: &dataPages)
-            let header = dataPages.count - headerStart
-            dataPages.append(contentsOf: body)
-            chunkUncompressed += header + body.count
-            chunkCompressed += header + body.count
-        } else {
+        var payload = body
+        if compressor.codec != .uncompressed {
             compressed.removeAll(keepingCapacity: true)
-            // Compression of in-memory bytes with a valid context cannot fail short of memory exhaustion.
-            let n = (try? compressor.compress(body, appendingTo: &compressed)) ?? 0
-            precondition(n == compressed.count, "page compression failed")
-            ParquetThrift.encodeDataPageHeader(uncompressed: body.count, compressed: n, numValues: pageRows,
-                                               encoding: encoding, into: &dataPages)
-            let header = dataPages.count - headerStart
-            dataPages.append(contentsOf: compressed)
-            chunkUncompressed += header + body.count
-            chunkCompressed += header + n
+            do {
+                _ = try compressor.compress(body, appendingTo: &compressed)
+            } catch {
+                failure = error
+                return
+            }
+            payload = compressed
         }
+        var page = pagePool.popLast() ?? []
+        page.removeAll(keepingCapacity: true)
+        page.reserveCapacity(levelBytes.count + payload.count + 48)
+        let uncompressedSize = levelBytes.count + body.count
+        let compressedSize = levelBytes.count + payload.count
+        switch pageVersion {
+        case .v1:
+            ParquetThrift.encodeDataPageHeader(uncompressed: uncompressedSize, compressed: compressedSize,
+                                               numValues: pageRows, encoding: encoding, into: &page)
+        case .v2:
+            ParquetThrift.encodeDataPageHeaderV2(uncompressed: uncompressedSize, compressed: compressedSize,
+                                                 numValues: pageRows, numNulls: nulls, encoding: encoding,
+                                                 levelsLength: levelBytes.count,
+                                                 compressed: compressor.codec != .uncompressed, into: &page)
+        }
+        let header = page.count
+        page.append(contentsOf: levelBytes)
+        page.append(contentsOf: payload)
+        chunkUncompressed += header + uncompressedSize
+        chunkCompressed += header + compressedSize
+        dataPages.append(page)
         indices.removeAll(keepingCapacity: true)
         plain.removeAll(keepingCapacity: true)
         defLevels.removeAll(keepingCapacity: true)
@@ -523,8 +709,8 @@ final class ColumnChunkWriter {
         if dictPageCount > 0 {
             for k in fixedDict.keys where !(T.isFloatingPoint && ColumnChunkWriter.isNaN(k)) {
                 if !has { mn = k; mx = k; has = true; continue }
-                if less(k, mn, T.self) { mn = k }
-                if less(mx, k, T.self) { mx = k }
+                if Self.less(k, mn, T.self) { mn = k }
+                if Self.less(mx, k, T.self) { mx = k }
             }
         }
         var stats = ParquetStatistics(nullCount: Int64(nullCount), nanCount: T.isFloatingPoint ? Int64(nanCount) : nil)
@@ -601,7 +787,7 @@ final class ColumnChunkWriter {
             parts.append(page)
         }
         let dataOffset = offset + Int64(parts.first?.count ?? 0)
-        parts.append(dataPages)
+        parts.append(contentsOf: dataPages)
         var encodings: [Int32] = []
         if dictPageCount > 0 || plainPageCount > 0 { encodings.append(ParquetThrift.encodingPlain) }
         encodings.append(ParquetThrift.encodingRLE)
@@ -620,20 +806,23 @@ final class ColumnChunkWriter {
             statistics: stats)
         if dictPageCount > 0 {
             info.encodingStats.append((ParquetThrift.pageDictionary, ParquetThrift.encodingPlain, 1))
-            info.encodingStats.append((ParquetThrift.pageData, ParquetThrift.encodingRLEDictionary, Int32(dictPageCount)))
+            info.encodingStats.append((dataPageType, ParquetThrift.encodingRLEDictionary, Int32(dictPageCount)))
         }
         if plainPageCount > 0 {
-            info.encodingStats.append((ParquetThrift.pageData, ParquetThrift.encodingPlain, Int32(plainPageCount)))
+            info.encodingStats.append((dataPageType, ParquetThrift.encodingPlain, Int32(plainPageCount)))
         }
         return (info, parts)
     }
+
+    private var dataPageType: Int32 { pageVersion == .v1 ? ParquetThrift.pageData : ParquetThrift.pageDataV2 }
 
     /// Starts a new chunk (next row group): dictionaries are per column chunk.
     func reset() {
         fixedDict.removeAll()
         bytesDict.removeAll()
         dictActive = dictionaryEnabled
-        dataPages.removeAll(keepingCapacity: true)
+        pagePool = dataPages
+        dataPages.removeAll()
         chunkUncompressed = 0
         chunkCompressed = 0
         dictPageCount = 0

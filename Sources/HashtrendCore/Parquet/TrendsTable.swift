@@ -19,8 +19,12 @@ public enum TrendsTable {
     public static let lastWindowEndKey = "hashtrend.last_window_end"
     public static let windowCountKey = "hashtrend.windows"
 
+    /// ZSTD, dictionaries, and a dictionary limit high enough that an hour of distinct hashtags never falls
+    /// back to PLAIN (fastparquet cannot read string chunks that mix dictionary and PLAIN pages).
+    public static let defaultWriterOptions = ParquetWriterOptions(dictionaryPageLimitBytes: 16 << 20)
+
     /// Encodes windows into one complete file in memory.
-    public static func encode(_ windows: [TrendWindow], options: ParquetWriterOptions = ParquetWriterOptions(),
+    public static func encode(_ windows: [TrendWindow], options: ParquetWriterOptions = TrendsTable.defaultWriterOptions,
                               keyValueMetadata: [String: String] = [:]) throws -> [UInt8] {
         var batcher = TrendRowBatcher()
         for w in windows { batcher.append(w) }

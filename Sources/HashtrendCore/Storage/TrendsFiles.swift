@@ -187,12 +187,8 @@ public final class TrendsPartitionWriter {
     private var pendingWindows = 0
     private var pendingLastEnd: Int64?
 
-    /// Options for trends files: ZSTD, dictionaries, and a dictionary limit high enough that an hour of
-    /// distinct hashtags never falls back to PLAIN (fastparquet cannot read mixed string chunks).
-    public static let defaultOptions = ParquetWriterOptions(dictionaryPageLimitBytes: 16 << 20)
-
     public init(target: any TableTarget, partition: Int32, resume: TrendsPartitionResume? = nil,
-                options: ParquetWriterOptions = TrendsPartitionWriter.defaultOptions, maxRowsPerFile: Int = 1_000_000) {
+                options: ParquetWriterOptions = TrendsTable.defaultWriterOptions, maxRowsPerFile: Int = 1_000_000) {
         self.target = target
         self.partition = partition
         self.options = options
@@ -208,12 +204,13 @@ public final class TrendsPartitionWriter {
     }
 
     /// Adds the record at `offset`. Records below `nextOffset` are ignored (replayed after a restart);
-    /// windows not newer than the last one written only extend the file's offset range. A window in a
-    /// new hour first commits the open file. Returns the files committed by this call.
+    /// early updates (`final == false`) and windows not newer than the last one written only extend the
+    /// file's offset range: the table holds each window once, as finally emitted. A window in a new hour
+    /// first commits the open file. Returns the files committed by this call.
     @discardableResult
     public func append(_ window: TrendWindow, offset: Int64) throws -> [TrendsFileName] {
         guard offset >= nextOffset else { return [] }
-        guard accepts(window) else {
+        guard window.final, accepts(window) else {
             skip(offset: offset)
             return []
         }

@@ -172,6 +172,15 @@ enum ParquetTestEnv {
         return dir
     }
 
+    /// Removes a test directory unless HASHTREND_KEEP_TEST_FILES is set (to inspect files with other readers).
+    static func cleanup(_ dir: URL) {
+        if ProcessInfo.processInfo.environment["HASHTREND_KEEP_TEST_FILES"] != nil {
+            print("kept test files in \(dir.path)")
+            return
+        }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
     /// Runs tests/parquet/readback.py with `arguments`.
     static func readback(_ arguments: [String]) throws -> PythonResult {
         let p = Process()
@@ -207,10 +216,11 @@ struct PageWalk {
             guard let type = h[1]?.int, let compressed = h[3]?.int else { throw ParquetFormatError("bad page header") }
             if type == 2 {
                 dictionaryPages += 1
-            } else if type == 0 {
+            } else if type == 0 || type == 3 {
+                let header = type == 0 ? h[5] : h[8]
                 dataPages += 1
-                values += h[5]?[1]?.int ?? 0
-                if let e = h[5]?[2]?.int { encodings.insert(e) }
+                values += header?[1]?.int ?? 0
+                if let e = header?[type == 0 ? 2 : 4]?.int { encodings.insert(e) }
             }
             pos = r.position + Int(compressed)
         }

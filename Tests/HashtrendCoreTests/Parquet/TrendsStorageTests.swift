@@ -48,9 +48,28 @@ import Testing
         }
     }
 
+    @Test func localTargetBasics() throws {
+        let dir = try ParquetTestEnv.tempDir("target")
+        defer { ParquetTestEnv.cleanup(dir) }
+        let target = LocalTableTarget(root: dir.path + "/a/b/root/")  // missing ancestors, trailing slash
+        #expect(try target.listFiles(under: "trends") == [])
+        try target.createFile("x/y/file.bin", bytes: Array(0..<100))
+        #expect(try target.fileSize("x/y/file.bin") == 100)
+        #expect(try target.read("x/y/file.bin", offset: 90, length: 50) == Array(90..<100))
+        #expect(try target.listFiles(under: "") == ["x/y/file.bin"])
+        #expect(throws: TableTargetError.notFound("nope")) { try target.fileSize("nope") }
+        #expect(throws: (any Error).self) { try target.readParquetFooter("x/y/file.bin") }
+        try target.rename("x/y/file.bin", to: "z/file.bin")
+        #expect(try target.listFiles(under: "") == ["z/file.bin"])
+        try target.delete("z/file.bin")
+        try target.delete("z/file.bin")  // deleting a missing file is fine
+        #expect(try target.listFiles(under: "") == [])
+        #expect(target.location == "file://" + dir.path + "/a/b/root")
+    }
+
     @Test func stateMachineKeepsTemporaryFilesOutsideTheTable() throws {
         let (target, dir) = try makeTarget()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         let w = TrendsPartitionWriter(target: target, partition: 2)
         #expect(w.state == .idle)
         for (i, win) in Self.windows(10, firstEnd: Self.base + 60_000).enumerated() {
@@ -86,7 +105,7 @@ import Testing
 
     @Test func rotatesAtHourOfWindowEnd() throws {
         let (target, dir) = try makeTarget()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         let w = TrendsPartitionWriter(target: target, partition: 0)
         // Ends from 13:57 to 14:02 (14:00 belongs to hour 14).
         var committed: [TrendsFileName] = []
@@ -104,7 +123,7 @@ import Testing
 
     @Test func conflictingFinalNameIsAnErrorNotAnOverwrite() throws {
         let (target, dir) = try makeTarget()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         let name = TrendsFileName(partition: 1, startOffset: 0, endOffset: 1, hourStartMillis: Self.base)
         try target.createFile(name.path, bytes: Array("precious".utf8))
         let w = TrendsPartitionWriter(target: target, partition: 1)
@@ -124,7 +143,7 @@ import Testing
 
     @Test func recoveryResumesFromNamesAndCleansTemporaryFiles() throws {
         let (target, dir) = try makeTarget()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         let wins = Self.windows(20, firstEnd: Self.base + 60_000)
         // Partition 0: two files; partition 3: one file; partition 7: a file closed but never committed.
         let w0 = TrendsPartitionWriter(target: target, partition: 0)
@@ -165,16 +184,22 @@ import Testing
         #expect(!r0.accepts(wins[8]) && r0.accepts(wins[9]))
         try r0.append(wins[8], offset: 10)  // newer offset, old window: skipped, no file started
         #expect(r0.state == .idle)
-        try r0.append(wins[9], offset: 11)
+        var early = wins[9]
+        early.final = false
+        try r0.append(early, offset: 11)  // early update: not written, and does not block the final one
+        #expect(r0.state == .idle && r0.nextOffset == 12)
+        try r0.append(wins[9], offset: 12)
+        r0.skip(offset: 13)
         let f = try r0.flush()
-        #expect(f?.startOffset == 11 && f?.endOffset == 11)
-        #expect(try TrendsTableRecovery.recover(target: target).partitions[0]?.nextOffset == 12)
+        #expect(f?.startOffset == 12 && f?.endOffset == 13)
+        #expect(try target.readParquetFooter(f!.path).numRows == 3)
+        #expect(try TrendsTableRecovery.recover(target: target).partitions[0]?.nextOffset == 14)
     }
 
     /// The table layout read by DuckDB with hive_partitioning and by pyarrow datasets.
     @Test func tableIsQueryableWithHivePartitioning() throws {
         let (target, dir) = try makeTarget()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { ParquetTestEnv.cleanup(dir) }
         let wins = Self.windows(150, firstEnd: Self.base + 30 * 60_000, perWindow: 5)  // ends 13:30 .. 15:59
         var writers = [TrendsPartitionWriter(target: target, partition: 0), TrendsPartitionWriter(target: target, partition: 1)]
         var files: [TrendsFileName] = []

@@ -86,10 +86,11 @@ public final class WindowEngine {
         init(index: Int64) { self.index = index }
     }
 
+    /// Late drops need no offset bookkeeping for checkpoints: a late record's window ends after its
+    /// partition's watermark, so the record that raised that watermark sits in a retained pane at a
+    /// lower offset, and the re-read starts at or before it.
     private final class LateCell {
         var count: Int64 = 0
-        var firstOffset: [Int64] = []
-        var maxBefore: [Int64] = []
         var lastChange: Int64 = 0
     }
 
@@ -108,6 +109,11 @@ public final class WindowEngine {
     private var frontier: Int64?
     /// True once a final window was emitted: from then on every window is emitted, empty or not.
     private var emitting = false
+    /// Running sum of the panes of window `accEnd` (the last final one): the next final window adds
+    /// one pane and subtracts one instead of summing W/S panes.
+    private var acc: [String: TagCell] = [:]
+    private var accPosts: Int64 = 0
+    private var accEnd: Int64?
     private var mutationSeq: Int64 = 0
     private var earlySeq: [Int64: Int64] = [:]
     private var lastEarlyAt: Int64 = 0
@@ -164,14 +170,17 @@ public final class WindowEngine {
     }
 
     // Panes below keepFloor are gone; panes below contentFloor keep only their offsets.
+    // Windows after the frontier need panes from f + 1 - n, their baselines H * n more, and sliding
+    // the running sum to the next window subtracts pane f - n. Duplicate detection for those panes
+    // looks n - 1 panes further back, so their offsets must stay known.
     private var keepFloor: Int64 {
         guard let f = frontier else { return .min }
-        return f + 2 - 2 * n - H * n
+        return f + 1 - 2 * n - H * n
     }
 
     private var contentFloor: Int64 {
         guard let f = frontier else { return .min }
-        return f + 1 - n - H * n
+        return f - n - H * n
     }
 
     // MARK: - Input
@@ -200,14 +209,6 @@ public final class WindowEngine {
                 let cell: LateCell
                 if let c = late[e] { cell = c } else { cell = LateCell(); late[e] = cell }
                 cell.count += 1
-                if cell.firstOffset.count <= s {
-                    cell.firstOffset += Array(repeating: .max, count: s + 1 - cell.firstOffset.count)
-                    cell.maxBefore += Array(repeating: .min, count: s + 1 - cell.maxBefore.count)
-                }
-                if cell.firstOffset[s] == .max {
-                    cell.firstOffset[s] = r.offset
-                    cell.maxBefore[s] = before
-                }
                 mutationSeq += 1
                 cell.lastChange = mutationSeq
             }
@@ -233,7 +234,11 @@ public final class WindowEngine {
                 stats.duplicates += 1
             } else {
                 stats.counted += 1
-                if !pane.released { count(r, into: pane, slot: s) }
+                if !pane.released {
+                    count(r, into: pane, slot: s)
+                    // Only after an idle partition came back: a pane already in the running sum changed.
+                    if let a = accEnd, p < a, p >= a - n { accEnd = nil }
+                }
             }
         }
         if advanced || idleMillis != nil { finalizeReady(now: now, into: &out) }
@@ -267,9 +272,8 @@ public final class WindowEngine {
         mutationSeq += 1
         pane.lastChange = mutationSeq
         let tags = r.tags
-        if let m = maxTags, pane.bounded.count <= s {
+        if maxTags != nil, pane.bounded.count <= s {
             pane.bounded += Array(repeating: nil, count: s + 1 - pane.bounded.count)
-            _ = m
         }
         for i in tags.indices {
             let tag = tags[i]
@@ -358,7 +362,7 @@ public final class WindowEngine {
         }
         guard e <= target else { return }
         while e <= target {
-            let w = window(end: e, final: true, now: now)
+            let w = finalWindow(end: e, now: now)
             if emitting || w.posts > 0 || w.lateDropped > 0 {
                 emitting = true
                 out.append(w)
@@ -443,6 +447,9 @@ public final class WindowEngine {
             }
         }
         for e in late.keys where e > lo { ends.insert(e) }
+        var cur = acc
+        var curPosts = accPosts
+        var curEnd = accEnd
         for e in ends.sorted() {
             var changed = late[e]?.lastChange ?? 0
             var p = e - n
@@ -452,7 +459,9 @@ public final class WindowEngine {
             }
             guard changed > (earlySeq[e] ?? 0) else { continue }
             earlySeq[e] = changed
-            out.append(window(end: e, final: false, now: now))
+            move(&cur, &curPosts, from: curEnd, to: e)
+            curEnd = e
+            out.append(render(end: e, table: cur, posts: curPosts, final: false, now: now))
             stats.windowsEarly += 1
         }
     }
@@ -466,31 +475,61 @@ public final class WindowEngine {
         var spellings: Spellings
     }
 
-    private func window(end e: Int64, final: Bool, now: Int64) -> TrendWindow {
-        var posts: Int64 = 0
-        var merged: [String: TagCell] = [:]
+    private func finalWindow(end e: Int64, now: Int64) -> TrendWindow {
+        move(&acc, &accPosts, from: accEnd, to: e)
+        accEnd = e
+        return render(end: e, table: acc, posts: accPosts, final: true, now: now)
+    }
+
+    /// Turns the sum of window `from` into the sum of window `to`: pane by pane when close, else anew.
+    private func move(_ t: inout [String: TagCell], _ posts: inout Int64, from a: Int64?, to e: Int64) {
+        if let a, a == e { return }
+        if let a, e > a, e - a <= n {
+            var x = a + 1
+            while x <= e {
+                fold(x - 1, into: &t, posts: &posts, add: true)
+                fold(x - 1 - n, into: &t, posts: &posts, add: false)
+                x += 1
+            }
+            return
+        }
+        t = [:]
+        posts = 0
         var p = e - n
         while p < e {
-            if let pane = panes[p], !pane.released, pane.posts > 0 {
-                posts += pane.posts
-                if maxTags == nil {
-                    if merged.isEmpty {
-                        merged = pane.exact
-                    } else {
-                        for (k, c) in pane.exact { merged[k, default: TagCell(count: 0, spellings: Spellings())].merge(c) }
-                    }
-                } else {
-                    for sk in pane.bounded {
-                        guard let sk else { continue }
-                        for c in sk.heap {
-                            merged[c.key, default: TagCell(count: 0, spellings: Spellings())]
-                                .merge(TagCell(count: c.count, spellings: c.spellings))
-                        }
-                    }
-                }
-            }
+            fold(p, into: &t, posts: &posts, add: true)
             p += 1
         }
+    }
+
+    private func fold(_ p: Int64, into t: inout [String: TagCell], posts: inout Int64, add: Bool) {
+        guard let pane = panes[p], !pane.released, pane.posts > 0 else { return }
+        posts += add ? pane.posts : -pane.posts
+        if maxTags == nil {
+            if add && t.isEmpty {
+                t = pane.exact
+                return
+            }
+            for (k, c) in pane.exact { apply(k, c, to: &t, add: add) }
+        } else {
+            for sk in pane.bounded {
+                guard let sk else { continue }
+                for c in sk.heap { apply(c.key, TagCell(count: c.count, spellings: c.spellings), to: &t, add: add) }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func apply(_ k: String, _ c: TagCell, to t: inout [String: TagCell], add: Bool) {
+        if add {
+            t[k, default: TagCell(count: 0, spellings: Spellings())].merge(c)
+        } else if let i = t.index(forKey: k) {
+            t.values[i].unmerge(c)
+            if t.values[i].count <= 0 { t.remove(at: i) }
+        }
+    }
+
+    private func render(end e: Int64, table merged: [String: TagCell], posts: Int64, final: Bool, now: Int64) -> TrendWindow {
         let k = config.topK
         var best: [Candidate] = []
         best.reserveCapacity(k + 1)
@@ -563,7 +602,6 @@ public final class WindowEngine {
     /// delivered; commit each partition's `resumeOffset`.
     public func checkpoint() -> WindowCheckpoint {
         let keep = keepFloor
-        let f = frontier
         var parts: [WindowCheckpoint.Partition] = []
         for s in partitionIDs.indices {
             var off: Int64 = .max
@@ -571,10 +609,6 @@ public final class WindowEngine {
             for (p, pane) in panes where p >= keep && s < pane.firstOffset.count && pane.firstOffset[s] < off {
                 off = pane.firstOffset[s]
                 mb = pane.maxBefore[s]
-            }
-            for (e, cell) in late where (f == nil || e > f!) && s < cell.firstOffset.count && cell.firstOffset[s] < off {
-                off = cell.firstOffset[s]
-                mb = cell.maxBefore[s]
             }
             let resume: Int64?
             if off != .max {
@@ -589,7 +623,7 @@ public final class WindowEngine {
         parts.sort { $0.partition < $1.partition }
         return WindowCheckpoint(sizeMillis: config.size.millis, advanceMillis: S, latenessMillis: lateness,
                                 baselineWindows: config.baselineWindows,
-                                lastFinalEndMillis: f.map { $0 * S }, emittedAny: emitting, partitions: parts)
+                                lastFinalEndMillis: frontier.map { $0 * S }, emittedAny: emitting, partitions: parts)
     }
 }
 
@@ -604,5 +638,11 @@ extension TagCell {
     mutating func merge(_ other: TagCell) {
         count += other.count
         spellings.add(other.spellings)
+    }
+
+    @inline(__always)
+    mutating func unmerge(_ other: TagCell) {
+        count -= other.count
+        spellings.remove(other.spellings)
     }
 }

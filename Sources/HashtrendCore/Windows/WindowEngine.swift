@@ -101,8 +101,8 @@ public final class WindowEngine {
 
     private var panes: [Int64: Pane] = [:]
     private var late: [Int64: LateCell] = [:]
-    private var seen: [String: SeenPanes] = [:]
-    private var seenByPane: [Int64: [String]] = [:]
+    private var seen: [PostKey: SeenPanes] = [:]
+    private var seenByPane: [Int64: [PostKey]] = [:]
     private var seenFloor: Int64 = .min
 
     /// End pane index (end / S) of the last finalized window (emitted, or skipped before the first).
@@ -114,6 +114,8 @@ public final class WindowEngine {
     private var acc: [String: TagCell] = [:]
     private var accPosts: Int64 = 0
     private var accEnd: Int64?
+    /// With rankBy .score: running counts of the baseline windows accEnd - j*W/S, j = 1...H.
+    private var baseAcc: [[String: Int64]] = []
     private var mutationSeq: Int64 = 0
     private var earlySeq: [Int64: Int64] = [:]
     private var lastEarlyAt: Int64 = 0
@@ -296,7 +298,8 @@ public final class WindowEngine {
     /// Duplicate iff an earlier non-late record with this id lies less than W/S panes away (so the
     /// two could share a window). Every non-late record is remembered, counted or not, so the answer
     /// depends only on which records came before, never on earlier answers.
-    private func rememberAndCheckDuplicate(_ id: String, pane p: Int64) -> Bool {
+    private func rememberAndCheckDuplicate(_ postID: String, pane p: Int64) -> Bool {
+        let id = PostKey(postID)
         if var e = seen[id] {
             var dup = abs(e.first - p) < n
             var present = e.first == p
@@ -450,6 +453,7 @@ public final class WindowEngine {
         var cur = acc
         var curPosts = accPosts
         var curEnd = accEnd
+        var curBase = baseAcc
         for e in ends.sorted() {
             var changed = late[e]?.lastChange ?? 0
             var p = e - n
@@ -459,9 +463,10 @@ public final class WindowEngine {
             }
             guard changed > (earlySeq[e] ?? 0) else { continue }
             earlySeq[e] = changed
+            if config.rankBy == .score { moveBaselines(&curBase, from: curEnd, to: e) }
             move(&cur, &curPosts, from: curEnd, to: e)
             curEnd = e
-            out.append(render(end: e, table: cur, posts: curPosts, final: false, now: now))
+            out.append(render(end: e, table: cur, posts: curPosts, baselines: curBase, final: false, now: now))
             stats.windowsEarly += 1
         }
     }
@@ -476,13 +481,23 @@ public final class WindowEngine {
     }
 
     private func finalWindow(end e: Int64, now: Int64) -> TrendWindow {
+        if config.rankBy == .score { moveBaselines(&baseAcc, from: accEnd, to: e) }
         move(&acc, &accPosts, from: accEnd, to: e)
         accEnd = e
-        return render(end: e, table: acc, posts: accPosts, final: true, now: now)
+        return render(end: e, table: acc, posts: accPosts, baselines: baseAcc, final: true, now: now)
+    }
+
+    private func moveBaselines(_ b: inout [[String: Int64]], from a: Int64?, to e: Int64) {
+        if b.count != Int(H) { b = Array(repeating: [:], count: Int(H)) }
+        for j in 0..<Int(H) {
+            let shift = Int64(j + 1) * n
+            var ignored: Int64 = 0
+            move(&b[j], &ignored, from: a.map { $0 - shift }, to: e - shift)
+        }
     }
 
     /// Turns the sum of window `from` into the sum of window `to`: pane by pane when close, else anew.
-    private func move(_ t: inout [String: TagCell], _ posts: inout Int64, from a: Int64?, to e: Int64) {
+    private func move<V: FoldableCell>(_ t: inout [String: V], _ posts: inout Int64, from a: Int64?, to e: Int64) {
         if let a, a == e { return }
         if let a, e > a, e - a <= n {
             var x = a + 1
@@ -502,12 +517,12 @@ public final class WindowEngine {
         }
     }
 
-    private func fold(_ p: Int64, into t: inout [String: TagCell], posts: inout Int64, add: Bool) {
+    private func fold<V: FoldableCell>(_ p: Int64, into t: inout [String: V], posts: inout Int64, add: Bool) {
         guard let pane = panes[p], !pane.released, pane.posts > 0 else { return }
         posts += add ? pane.posts : -pane.posts
         if maxTags == nil {
-            if add && t.isEmpty {
-                t = pane.exact
+            if add, t.isEmpty, let whole = pane.exact as? [String: V] {
+                t = whole
                 return
             }
             for (k, c) in pane.exact { apply(k, c, to: &t, add: add) }
@@ -520,22 +535,24 @@ public final class WindowEngine {
     }
 
     @inline(__always)
-    private func apply(_ k: String, _ c: TagCell, to t: inout [String: TagCell], add: Bool) {
+    private func apply<V: FoldableCell>(_ k: String, _ c: TagCell, to t: inout [String: V], add: Bool) {
         if add {
-            t[k, default: TagCell(count: 0, spellings: Spellings())].merge(c)
+            t[k, default: V.zero].merge(c)
         } else if let i = t.index(forKey: k) {
             t.values[i].unmerge(c)
-            if t.values[i].count <= 0 { t.remove(at: i) }
+            if t.values[i].total <= 0 { t.remove(at: i) }
         }
     }
 
-    private func render(end e: Int64, table merged: [String: TagCell], posts: Int64, final: Bool, now: Int64) -> TrendWindow {
+    private func render(end e: Int64, table merged: [String: TagCell], posts: Int64, baselines: [[String: Int64]],
+                        final: Bool, now: Int64) -> TrendWindow {
         let k = config.topK
         var best: [Candidate] = []
         best.reserveCapacity(k + 1)
         let byScore = config.rankBy == .score
         for (tag, cell) in merged {
-            let score = byScore ? self.score(count: cell.count, tag: tag, end: e) : 0
+            if !byScore && best.count == k && cell.count < best[k - 1].count { continue }
+            let score = byScore ? self.score(count: cell.count, tag: tag, end: e, baselines: baselines) : 0
             let c = Candidate(tag: tag, count: cell.count, score: score, spellings: cell.spellings)
             if best.count == k {
                 guard precedes(c, best[k - 1]) else { continue }
@@ -551,7 +568,7 @@ public final class WindowEngine {
         var top: [TrendEntry] = []
         top.reserveCapacity(best.count)
         for (i, c) in best.enumerated() {
-            let score = byScore ? c.score : self.score(count: c.count, tag: c.tag, end: e)
+            let score = byScore ? c.score : self.score(count: c.count, tag: c.tag, end: e, baselines: [])
             top.append(TrendEntry(tag: c.tag, display: c.spellings.best, count: c.count, rank: Int32(i + 1), score: score))
         }
         return TrendWindow(windowStartMillis: (e - n) * S, windowEndMillis: e * S, final: final,
@@ -576,16 +593,20 @@ public final class WindowEngine {
     /// (count - baseline) / sqrt(baseline + 1), rounded to 6 decimals. The baseline is the weighted
     /// average of the tag's count in the `baselineWindows` earlier windows that do not overlap this
     /// one (ending at e - W, e - 2W, ...), weight multiplied by `baselineDecay` per step back.
-    private func score(count: Int64, tag: String, end e: Int64) -> Double {
+    private func score(count: Int64, tag: String, end e: Int64, baselines: [[String: Int64]]) -> Double {
         var num = 0.0
         var den = 0.0
         var w = 1.0
         var j: Int64 = 1
         while j <= H {
-            let end = e - j * n
             var c: Int64 = 0
-            var p = end - n
-            while p < end { c += paneCount(p, tag); p += 1 }
+            if baselines.count == Int(H) {
+                c = baselines[Int(j - 1)][tag] ?? 0
+            } else {
+                let end = e - j * n
+                var p = end - n
+                while p < end { c += paneCount(p, tag); p += 1 }
+            }
             num += w * Double(c)
             den += w
             w *= config.baselineDecay
@@ -624,6 +645,61 @@ public final class WindowEngine {
         return WindowCheckpoint(sizeMillis: config.size.millis, advanceMillis: S, latenessMillis: lateness,
                                 baselineWindows: config.baselineWindows,
                                 lastFinalEndMillis: frontier.map { $0 * S }, emittedAny: emitting, partitions: parts)
+    }
+}
+
+/// What a running window sum holds per tag: full cells, or bare counts for baselines.
+protocol FoldableCell {
+    static var zero: Self { get }
+    var total: Int64 { get }
+    mutating func merge(_ other: TagCell)
+    mutating func unmerge(_ other: TagCell)
+}
+
+extension Int64: FoldableCell {
+    static var zero: Int64 { 0 }
+    var total: Int64 { self }
+    @inline(__always) mutating func merge(_ other: TagCell) { self += other.count }
+    @inline(__always) mutating func unmerge(_ other: TagCell) { self -= other.count }
+}
+
+extension TagCell: FoldableCell {
+    static var zero: TagCell { TagCell(count: 0, spellings: Spellings()) }
+    var total: Int64 { count }
+}
+
+/// Post ids as fixed-size keys: decimal ids of up to 19 digits (X, Mastodon) exactly, anything else
+/// as two independent 64-bit hashes (a false duplicate needs a 127-bit collision).
+struct PostKey: Hashable {
+    var hi: UInt64
+    var lo: UInt64
+
+    init(_ id: String) {
+        var v: UInt64 = 0
+        var digits = 0
+        var numeric = true
+        var first: UInt8 = 0
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for b in id.utf8 {
+            if digits == 0 { first = b }
+            if numeric && b >= 48 && b <= 57 && digits < 19 {
+                v = v &* 10 &+ UInt64(b &- 48)
+            } else {
+                numeric = false
+            }
+            digits += 1
+            h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
+            h2 = (h2 &+ UInt64(b)) &* 0xff51_afd7_ed55_8ccd
+            h2 ^= h2 >> 29
+        }
+        if numeric && digits > 0 && (digits == 1 || first != 48) {
+            hi = 0
+            lo = v
+        } else {
+            hi = (h1 ^ UInt64(digits)) | (1 << 63)
+            lo = h2 ^ (UInt64(digits) &* 0xc4ce_b9fe_1a85_ec53)
+        }
     }
 }
 

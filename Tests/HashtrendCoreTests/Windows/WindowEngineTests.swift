@@ -486,3 +486,48 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         }
     }
 }
+
+@Suite struct WindowEarlyConsistencyTests {
+    /// An early update taken after the last record of a window must equal its final record but for
+    /// `final` (checks the running sums used for early updates, with score ranking).
+    @Test(arguments: [TrendRanking.count, .score], [nil, 5] as [Int?])
+    func earlyUpdateAfterLastRecordEqualsFinal(rank: TrendRanking, maxTags: Int?) throws {
+        let clock = FakeClock()
+        let c = WindowConfig(size: .seconds(30), advance: .seconds(10), allowedLateness: .seconds(12), topK: 4,
+                             rankBy: rank, earlyEvery: .seconds(1), maxTags: maxTags, baselineWindows: 2)
+        let e = try WindowEngine(config: c, clock: clock.clock)
+        var opts = GeneratorOptions()
+        opts.recordsPerPartition = 150
+        let parts = generatePartitions(seed: 77, opts)
+        e.assign(partitions: (0..<Int32(parts.count)).map { $0 })
+        var finals: [TrendWindow] = []
+        for (i, r) in interleave(parts, seed: 3).enumerated() {
+            if i % 17 == 0 { clock.advance(1_000) }
+            finals += e.process(r).filter { $0.final }
+        }
+        clock.advance(1_000)
+        let early = e.tick().filter { !$0.final }
+        #expect(early.count >= 3)
+        finals += e.flush()
+        for w in early {
+            var f = try #require(finals.first { $0.windowEndMillis == w.windowEndMillis })
+            f.final = false
+            #expect(f.comparable == w.comparable)
+        }
+    }
+}
+
+@Suite struct PostKeyTests {
+    @Test func numericIdsAreExactAndOthersHashed() {
+        #expect(PostKey("1600000000000000001") == PostKey("1600000000000000001"))
+        #expect(PostKey("1600000000000000001") != PostKey("1600000000000000002"))
+        #expect(PostKey("7") != PostKey("007"))
+        #expect(PostKey("12345678901234567890") != PostKey("2345678901234567890"))
+        #expect(PostKey("a") != PostKey("b"))
+        #expect(PostKey("109876543210@mastodon.social") == PostKey("109876543210@mastodon.social"))
+        #expect(PostKey("") != PostKey("0"))
+        var keys = Set<PostKey>()
+        for i in 0..<10_000 { keys.insert(PostKey("id-\(i)")); keys.insert(PostKey("\(i)")) }
+        #expect(keys.count == 20_000)
+    }
+}

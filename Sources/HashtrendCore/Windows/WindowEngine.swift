@@ -364,8 +364,10 @@ public final class WindowEngine {
             e = first
         }
         guard e <= target else { return }
+        // `now` is 0 on the record path when no processing-time feature needs the clock.
+        let stamp = now != 0 ? now : clock()
         while e <= target {
-            let w = finalWindow(end: e, now: now)
+            let w = finalWindow(end: e, now: stamp)
             if emitting || w.posts > 0 || w.lateDropped > 0 {
                 emitting = true
                 out.append(w)

@@ -193,7 +193,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
     }
 
     @Test func lateRecordsAreDroppedAndCountedInTheWindowAfterTheirPartitionsWatermark() throws {
-        let e = try WindowEngine(config: Self.tumbling, clock: { 0 })
+        let e = try WindowEngine(config: Self.tumbling, clock: { 4_242 })
         e.assign(partitions: [0, 1])
         var out: [TrendWindow] = []
         out += e.process(post(0, 0, "a", 1_000, tags(("x", "x"))))
@@ -206,6 +206,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         // min watermark = 23s: windows ending at 10s and 20s final.
         #expect(out.map(\.windowEndMillis) == [T0 + 10_000, T0 + 20_000])
         #expect(out[0].posts == 2)
+        #expect(out.allSatisfy { $0.emittedAtMillis == 4_242 })
         out += e.flush()
         let w2 = try #require(out.first { $0.windowEndMillis == T0 + 30_000 })
         #expect(w2.lateDropped == 1)

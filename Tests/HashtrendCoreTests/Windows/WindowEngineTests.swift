@@ -247,6 +247,29 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         #expect(out[0].top.map(\.tag) == ["y"])
     }
 
+    /// A partition back from idle adds to a pane already in the running window sum: later windows must
+    /// still be the exact sum of their panes.
+    @Test func revivedPartitionKeepsRunningSumExact() throws {
+        let clock = FakeClock()
+        let c = WindowConfig(size: .seconds(30), advance: .seconds(10), allowedLateness: .seconds(0), topK: 3,
+                             idleTimeout: .seconds(10))
+        let e = try WindowEngine(config: c, clock: clock.clock)
+        e.assign(partitions: [0, 1])
+        _ = e.process(post(1, 0, "a", 1_000, []))
+        for (i, t) in [1_000, 5_000, 25_000, 45_000].enumerated() {
+            _ = e.process(post(0, Int64(i), "b\(i)", Int64(t), tags(("x", "x"))))
+        }
+        clock.advance(10_000)
+        var out = e.tick()
+        #expect(out.last?.windowEndMillis == T0 + 40_000)
+        out = e.process(post(1, 1, "c", 25_000, tags(("x", "X"))))
+        out += e.flush()
+        #expect(out.map(\.windowEndMillis) == [T0 + 50_000, T0 + 60_000, T0 + 70_000])
+        #expect(out.map(\.posts) == [3, 1, 1])
+        #expect(out.map { $0.top.first?.count ?? 0 } == [3, 1, 1])
+        #expect(out.map(\.distinct) == [1, 1, 1])
+    }
+
     @Test func allPartitionsIdleLetTheMostAdvancedDecide() throws {
         let clock = FakeClock()
         var c = Self.tumbling

@@ -56,6 +56,9 @@ public final class WindowEngine {
     public let config: WindowConfig
     public private(set) var stats = WindowStats()
 
+    /// End of the last finalized window (nil before the first); nothing at or before it is emitted again.
+    public var lastFinalEndMillis: Int64? { frontier.map { $0 * S } }
+
     private let clock: Clock
     private let S: Int64
     private let n: Int64
@@ -553,7 +556,11 @@ public final class WindowEngine {
         best.reserveCapacity(k + 1)
         let byScore = config.rankBy == .score
         for (tag, cell) in merged {
-            if !byScore && best.count == k && cell.count < best[k - 1].count { continue }
+            if best.count == k {
+                // Cannot make the list: by count, or by score since a score never exceeds the count.
+                if !byScore && cell.count < best[k - 1].count { continue }
+                if byScore && Double(cell.count) < best[k - 1].score { continue }
+            }
             let score = byScore ? self.score(count: cell.count, tag: tag, end: e, baselines: baselines) : 0
             let c = Candidate(tag: tag, count: cell.count, score: score, spellings: cell.spellings)
             if best.count == k {

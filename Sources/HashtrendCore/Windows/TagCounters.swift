@@ -1,10 +1,24 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Per-pane tag counters: exact dictionaries, or bounded Space-Saving summaries.
 
 /// Byte-wise equality. `String ==` uses canonical equivalence, which would merge spellings that differ in
 /// bytes and make the kept one depend on arrival order.
 @inline(__always)
 func sameBytes(_ a: String, _ b: String) -> Bool {
-    a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8)
+    let x = a.utf8, y = b.utf8
+    guard x.count == y.count else { return false }
+    let fast = x.withContiguousStorageIfAvailable { p in
+        y.withContiguousStorageIfAvailable { q in
+            p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0
+        }
+    }
+    if let f = fast, let r = f { return r }
+    return x.elementsEqual(y)
 }
 
 /// Order of `tag asc` and of display ties: UTF-8 bytes (= code point order), never locale or
@@ -56,6 +70,34 @@ struct Spellings {
     mutating func add(_ other: Spellings) {
         if other.firstCount > 0 { add(other.first, other.firstCount) }
         if let m = other.more { for e in m { add(e.spelling, e.count) } }
+    }
+
+    mutating func remove(_ s: String, _ c: Int64) {
+        if firstCount > 0 && sameBytes(first, s) {
+            firstCount -= c
+            if firstCount <= 0 {
+                if let m = more, !m.isEmpty {
+                    first = m[0].spelling
+                    firstCount = m[0].count
+                    more = m.count > 1 ? Array(m.dropFirst()) : nil
+                } else {
+                    first = ""
+                    firstCount = 0
+                }
+            }
+            return
+        }
+        guard let m = more, let i = m.firstIndex(where: { sameBytes($0.spelling, s) }) else { return }
+        more![i].count -= c
+        if more![i].count <= 0 {
+            more!.remove(at: i)
+            if more!.isEmpty { more = nil }
+        }
+    }
+
+    mutating func remove(_ other: Spellings) {
+        if other.firstCount > 0 { remove(other.first, other.firstCount) }
+        if let m = other.more { for e in m { remove(e.spelling, e.count) } }
     }
 
     /// Most seen; ties go to the smallest UTF-8 byte sequence.

@@ -29,10 +29,11 @@ public struct WindowInput: Sendable {
         self.tags = tags
     }
 
+    /// Convenience for callers holding `(key, display)` pairs.
     public init(partition: Int32, offset: Int64, postID: String, eventTimeMillis: Int64,
-                tags: [(key: String, display: String)]) {
+                tagPairs: [(key: String, display: String)]) {
         self.init(partition: partition, offset: offset, postID: postID, eventTimeMillis: eventTimeMillis,
-                  tags: tags.map { WindowTag(key: $0.key, display: $0.display) })
+                  tags: tagPairs.map { WindowTag(key: $0.key, display: $0.display) })
     }
 }
 

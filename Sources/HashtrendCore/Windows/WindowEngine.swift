@@ -56,6 +56,9 @@ public final class WindowEngine {
     public let config: WindowConfig
     public private(set) var stats = WindowStats()
 
+    /// End of the last finalized window (nil before the first); nothing at or before it is emitted again.
+    public var lastFinalEndMillis: Int64? { frontier.map { $0 * S } }
+
     private let clock: Clock
     private let S: Int64
     private let n: Int64
@@ -86,10 +89,11 @@ public final class WindowEngine {
         init(index: Int64) { self.index = index }
     }
 
+    /// Late drops need no offset bookkeeping for checkpoints: a late record's window ends after its
+    /// partition's watermark, so the record that raised that watermark sits in a retained pane at a
+    /// lower offset, and the re-read starts at or before it.
     private final class LateCell {
         var count: Int64 = 0
-        var firstOffset: [Int64] = []
-        var maxBefore: [Int64] = []
         var lastChange: Int64 = 0
     }
 
@@ -100,14 +104,21 @@ public final class WindowEngine {
 
     private var panes: [Int64: Pane] = [:]
     private var late: [Int64: LateCell] = [:]
-    private var seen: [String: SeenPanes] = [:]
-    private var seenByPane: [Int64: [String]] = [:]
+    private var seen: [PostKey: SeenPanes] = [:]
+    private var seenByPane: [Int64: [PostKey]] = [:]
     private var seenFloor: Int64 = .min
 
     /// End pane index (end / S) of the last finalized window (emitted, or skipped before the first).
     private var frontier: Int64?
     /// True once a final window was emitted: from then on every window is emitted, empty or not.
     private var emitting = false
+    /// Running sum of the panes of window `accEnd` (the last final one): the next final window adds
+    /// one pane and subtracts one instead of summing W/S panes.
+    private var acc: [String: TagCell] = [:]
+    private var accPosts: Int64 = 0
+    private var accEnd: Int64?
+    /// With rankBy .score: running counts of the baseline windows accEnd - j*W/S, j = 1...H.
+    private var baseAcc: [[String: Int64]] = []
     private var mutationSeq: Int64 = 0
     private var earlySeq: [Int64: Int64] = [:]
     private var lastEarlyAt: Int64 = 0
@@ -164,14 +175,17 @@ public final class WindowEngine {
     }
 
     // Panes below keepFloor are gone; panes below contentFloor keep only their offsets.
+    // Windows after the frontier need panes from f + 1 - n, their baselines H * n more, and sliding
+    // the running sum to the next window subtracts pane f - n. Duplicate detection for those panes
+    // looks n - 1 panes further back, so their offsets must stay known.
     private var keepFloor: Int64 {
         guard let f = frontier else { return .min }
-        return f + 2 - 2 * n - H * n
+        return f + 1 - 2 * n - H * n
     }
 
     private var contentFloor: Int64 {
         guard let f = frontier else { return .min }
-        return f + 1 - n - H * n
+        return f - n - H * n
     }
 
     // MARK: - Input
@@ -200,14 +214,6 @@ public final class WindowEngine {
                 let cell: LateCell
                 if let c = late[e] { cell = c } else { cell = LateCell(); late[e] = cell }
                 cell.count += 1
-                if cell.firstOffset.count <= s {
-                    cell.firstOffset += Array(repeating: .max, count: s + 1 - cell.firstOffset.count)
-                    cell.maxBefore += Array(repeating: .min, count: s + 1 - cell.maxBefore.count)
-                }
-                if cell.firstOffset[s] == .max {
-                    cell.firstOffset[s] = r.offset
-                    cell.maxBefore[s] = before
-                }
                 mutationSeq += 1
                 cell.lastChange = mutationSeq
             }
@@ -233,7 +239,11 @@ public final class WindowEngine {
                 stats.duplicates += 1
             } else {
                 stats.counted += 1
-                if !pane.released { count(r, into: pane, slot: s) }
+                if !pane.released {
+                    count(r, into: pane, slot: s)
+                    // Only after an idle partition came back: a pane already in the running sum changed.
+                    if let a = accEnd, p < a, p >= a - n { accEnd = nil }
+                }
             }
         }
         if advanced || idleMillis != nil { finalizeReady(now: now, into: &out) }
@@ -267,9 +277,8 @@ public final class WindowEngine {
         mutationSeq += 1
         pane.lastChange = mutationSeq
         let tags = r.tags
-        if let m = maxTags, pane.bounded.count <= s {
+        if maxTags != nil, pane.bounded.count <= s {
             pane.bounded += Array(repeating: nil, count: s + 1 - pane.bounded.count)
-            _ = m
         }
         for i in tags.indices {
             let tag = tags[i]
@@ -292,7 +301,8 @@ public final class WindowEngine {
     /// Duplicate iff an earlier non-late record with this id lies less than W/S panes away (so the
     /// two could share a window). Every non-late record is remembered, counted or not, so the answer
     /// depends only on which records came before, never on earlier answers.
-    private func rememberAndCheckDuplicate(_ id: String, pane p: Int64) -> Bool {
+    private func rememberAndCheckDuplicate(_ postID: String, pane p: Int64) -> Bool {
+        let id = PostKey(postID)
         if var e = seen[id] {
             var dup = abs(e.first - p) < n
             var present = e.first == p
@@ -357,8 +367,10 @@ public final class WindowEngine {
             e = first
         }
         guard e <= target else { return }
+        // `now` is 0 on the record path when no processing-time feature needs the clock.
+        let stamp = now != 0 ? now : clock()
         while e <= target {
-            let w = window(end: e, final: true, now: now)
+            let w = finalWindow(end: e, now: stamp)
             if emitting || w.posts > 0 || w.lateDropped > 0 {
                 emitting = true
                 out.append(w)
@@ -443,6 +455,10 @@ public final class WindowEngine {
             }
         }
         for e in late.keys where e > lo { ends.insert(e) }
+        var cur = acc
+        var curPosts = accPosts
+        var curEnd = accEnd
+        var curBase = baseAcc
         for e in ends.sorted() {
             var changed = late[e]?.lastChange ?? 0
             var p = e - n
@@ -452,7 +468,10 @@ public final class WindowEngine {
             }
             guard changed > (earlySeq[e] ?? 0) else { continue }
             earlySeq[e] = changed
-            out.append(window(end: e, final: false, now: now))
+            if config.rankBy == .score { moveBaselines(&curBase, from: curEnd, to: e) }
+            move(&cur, &curPosts, from: curEnd, to: e)
+            curEnd = e
+            out.append(render(end: e, table: cur, posts: curPosts, baselines: curBase, final: false, now: now))
             stats.windowsEarly += 1
         }
     }
@@ -466,37 +485,83 @@ public final class WindowEngine {
         var spellings: Spellings
     }
 
-    private func window(end e: Int64, final: Bool, now: Int64) -> TrendWindow {
-        var posts: Int64 = 0
-        var merged: [String: TagCell] = [:]
+    private func finalWindow(end e: Int64, now: Int64) -> TrendWindow {
+        if config.rankBy == .score { moveBaselines(&baseAcc, from: accEnd, to: e) }
+        move(&acc, &accPosts, from: accEnd, to: e)
+        accEnd = e
+        return render(end: e, table: acc, posts: accPosts, baselines: baseAcc, final: true, now: now)
+    }
+
+    private func moveBaselines(_ b: inout [[String: Int64]], from a: Int64?, to e: Int64) {
+        if b.count != Int(H) { b = Array(repeating: [:], count: Int(H)) }
+        for j in 0..<Int(H) {
+            let shift = Int64(j + 1) * n
+            var ignored: Int64 = 0
+            move(&b[j], &ignored, from: a.map { $0 - shift }, to: e - shift)
+        }
+    }
+
+    /// Turns the sum of window `from` into the sum of window `to`: pane by pane when close, else anew.
+    private func move<V: FoldableCell>(_ t: inout [String: V], _ posts: inout Int64, from a: Int64?, to e: Int64) {
+        if let a, a == e { return }
+        if let a, e > a, e - a <= n {
+            var x = a + 1
+            while x <= e {
+                fold(x - 1, into: &t, posts: &posts, add: true)
+                fold(x - 1 - n, into: &t, posts: &posts, add: false)
+                x += 1
+            }
+            return
+        }
+        t = [:]
+        posts = 0
         var p = e - n
         while p < e {
-            if let pane = panes[p], !pane.released, pane.posts > 0 {
-                posts += pane.posts
-                if maxTags == nil {
-                    if merged.isEmpty {
-                        merged = pane.exact
-                    } else {
-                        for (k, c) in pane.exact { merged[k, default: TagCell(count: 0, spellings: Spellings())].merge(c) }
-                    }
-                } else {
-                    for sk in pane.bounded {
-                        guard let sk else { continue }
-                        for c in sk.heap {
-                            merged[c.key, default: TagCell(count: 0, spellings: Spellings())]
-                                .merge(TagCell(count: c.count, spellings: c.spellings))
-                        }
-                    }
-                }
-            }
+            fold(p, into: &t, posts: &posts, add: true)
             p += 1
         }
+    }
+
+    private func fold<V: FoldableCell>(_ p: Int64, into t: inout [String: V], posts: inout Int64, add: Bool) {
+        guard let pane = panes[p], !pane.released, pane.posts > 0 else { return }
+        posts += add ? pane.posts : -pane.posts
+        if maxTags == nil {
+            if add, t.isEmpty, let whole = pane.exact as? [String: V] {
+                t = whole
+                return
+            }
+            for (k, c) in pane.exact { apply(k, c, to: &t, add: add) }
+        } else {
+            for sk in pane.bounded {
+                guard let sk else { continue }
+                for c in sk.heap { apply(c.key, TagCell(count: c.count, spellings: c.spellings), to: &t, add: add) }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func apply<V: FoldableCell>(_ k: String, _ c: TagCell, to t: inout [String: V], add: Bool) {
+        if add {
+            t[k, default: V.zero].merge(c)
+        } else if let i = t.index(forKey: k) {
+            t.values[i].unmerge(c)
+            if t.values[i].total <= 0 { t.remove(at: i) }
+        }
+    }
+
+    private func render(end e: Int64, table merged: [String: TagCell], posts: Int64, baselines: [[String: Int64]],
+                        final: Bool, now: Int64) -> TrendWindow {
         let k = config.topK
         var best: [Candidate] = []
         best.reserveCapacity(k + 1)
         let byScore = config.rankBy == .score
         for (tag, cell) in merged {
-            let score = byScore ? self.score(count: cell.count, tag: tag, end: e) : 0
+            if best.count == k {
+                // Cannot make the list: by count, or by score since a score never exceeds the count.
+                if !byScore && cell.count < best[k - 1].count { continue }
+                if byScore && Double(cell.count) < best[k - 1].score { continue }
+            }
+            let score = byScore ? self.score(count: cell.count, tag: tag, end: e, baselines: baselines) : 0
             let c = Candidate(tag: tag, count: cell.count, score: score, spellings: cell.spellings)
             if best.count == k {
                 guard precedes(c, best[k - 1]) else { continue }
@@ -512,7 +577,7 @@ public final class WindowEngine {
         var top: [TrendEntry] = []
         top.reserveCapacity(best.count)
         for (i, c) in best.enumerated() {
-            let score = byScore ? c.score : self.score(count: c.count, tag: c.tag, end: e)
+            let score = byScore ? c.score : self.score(count: c.count, tag: c.tag, end: e, baselines: [])
             top.append(TrendEntry(tag: c.tag, display: c.spellings.best, count: c.count, rank: Int32(i + 1), score: score))
         }
         return TrendWindow(windowStartMillis: (e - n) * S, windowEndMillis: e * S, final: final,
@@ -537,16 +602,20 @@ public final class WindowEngine {
     /// (count - baseline) / sqrt(baseline + 1), rounded to 6 decimals. The baseline is the weighted
     /// average of the tag's count in the `baselineWindows` earlier windows that do not overlap this
     /// one (ending at e - W, e - 2W, ...), weight multiplied by `baselineDecay` per step back.
-    private func score(count: Int64, tag: String, end e: Int64) -> Double {
+    private func score(count: Int64, tag: String, end e: Int64, baselines: [[String: Int64]]) -> Double {
         var num = 0.0
         var den = 0.0
         var w = 1.0
         var j: Int64 = 1
         while j <= H {
-            let end = e - j * n
             var c: Int64 = 0
-            var p = end - n
-            while p < end { c += paneCount(p, tag); p += 1 }
+            if baselines.count == Int(H) {
+                c = baselines[Int(j - 1)][tag] ?? 0
+            } else {
+                let end = e - j * n
+                var p = end - n
+                while p < end { c += paneCount(p, tag); p += 1 }
+            }
             num += w * Double(c)
             den += w
             w *= config.baselineDecay
@@ -563,7 +632,6 @@ public final class WindowEngine {
     /// delivered; commit each partition's `resumeOffset`.
     public func checkpoint() -> WindowCheckpoint {
         let keep = keepFloor
-        let f = frontier
         var parts: [WindowCheckpoint.Partition] = []
         for s in partitionIDs.indices {
             var off: Int64 = .max
@@ -571,10 +639,6 @@ public final class WindowEngine {
             for (p, pane) in panes where p >= keep && s < pane.firstOffset.count && pane.firstOffset[s] < off {
                 off = pane.firstOffset[s]
                 mb = pane.maxBefore[s]
-            }
-            for (e, cell) in late where (f == nil || e > f!) && s < cell.firstOffset.count && cell.firstOffset[s] < off {
-                off = cell.firstOffset[s]
-                mb = cell.maxBefore[s]
             }
             let resume: Int64?
             if off != .max {
@@ -589,7 +653,62 @@ public final class WindowEngine {
         parts.sort { $0.partition < $1.partition }
         return WindowCheckpoint(sizeMillis: config.size.millis, advanceMillis: S, latenessMillis: lateness,
                                 baselineWindows: config.baselineWindows,
-                                lastFinalEndMillis: f.map { $0 * S }, emittedAny: emitting, partitions: parts)
+                                lastFinalEndMillis: frontier.map { $0 * S }, emittedAny: emitting, partitions: parts)
+    }
+}
+
+/// What a running window sum holds per tag: full cells, or bare counts for baselines.
+protocol FoldableCell {
+    static var zero: Self { get }
+    var total: Int64 { get }
+    mutating func merge(_ other: TagCell)
+    mutating func unmerge(_ other: TagCell)
+}
+
+extension Int64: FoldableCell {
+    static var zero: Int64 { 0 }
+    var total: Int64 { self }
+    @inline(__always) mutating func merge(_ other: TagCell) { self += other.count }
+    @inline(__always) mutating func unmerge(_ other: TagCell) { self -= other.count }
+}
+
+extension TagCell: FoldableCell {
+    static var zero: TagCell { TagCell(count: 0, spellings: Spellings()) }
+    var total: Int64 { count }
+}
+
+/// Post ids as fixed-size keys: decimal ids of up to 19 digits (X, Mastodon) exactly, anything else
+/// as two independent 64-bit hashes (a false duplicate needs a 127-bit collision).
+struct PostKey: Hashable {
+    var hi: UInt64
+    var lo: UInt64
+
+    init(_ id: String) {
+        var v: UInt64 = 0
+        var digits = 0
+        var numeric = true
+        var first: UInt8 = 0
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for b in id.utf8 {
+            if digits == 0 { first = b }
+            if numeric && b >= 48 && b <= 57 && digits < 19 {
+                v = v &* 10 &+ UInt64(b &- 48)
+            } else {
+                numeric = false
+            }
+            digits += 1
+            h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
+            h2 = (h2 &+ UInt64(b)) &* 0xff51_afd7_ed55_8ccd
+            h2 ^= h2 >> 29
+        }
+        if numeric && digits > 0 && (digits == 1 || first != 48) {
+            hi = 0
+            lo = v
+        } else {
+            hi = (h1 ^ UInt64(digits)) | (1 << 63)
+            lo = h2 ^ (UInt64(digits) &* 0xc4ce_b9fe_1a85_ec53)
+        }
     }
 }
 
@@ -604,5 +723,11 @@ extension TagCell {
     mutating func merge(_ other: TagCell) {
         count += other.count
         spellings.add(other.spellings)
+    }
+
+    @inline(__always)
+    mutating func unmerge(_ other: TagCell) {
+        count -= other.count
+        spellings.remove(other.spellings)
     }
 }

@@ -193,7 +193,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
     }
 
     @Test func lateRecordsAreDroppedAndCountedInTheWindowAfterTheirPartitionsWatermark() throws {
-        let e = try WindowEngine(config: Self.tumbling, clock: { 0 })
+        let e = try WindowEngine(config: Self.tumbling, clock: { 4_242 })
         e.assign(partitions: [0, 1])
         var out: [TrendWindow] = []
         out += e.process(post(0, 0, "a", 1_000, tags(("x", "x"))))
@@ -206,6 +206,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         // min watermark = 23s: windows ending at 10s and 20s final.
         #expect(out.map(\.windowEndMillis) == [T0 + 10_000, T0 + 20_000])
         #expect(out[0].posts == 2)
+        #expect(out.allSatisfy { $0.emittedAtMillis == 4_242 })
         out += e.flush()
         let w2 = try #require(out.first { $0.windowEndMillis == T0 + 30_000 })
         #expect(w2.lateDropped == 1)
@@ -244,6 +245,29 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         out = e.flush()
         #expect(out.map(\.windowEndMillis) == [T0 + 40_000])
         #expect(out[0].top.map(\.tag) == ["y"])
+    }
+
+    /// A partition back from idle adds to a pane already in the running window sum: later windows must
+    /// still be the exact sum of their panes.
+    @Test func revivedPartitionKeepsRunningSumExact() throws {
+        let clock = FakeClock()
+        let c = WindowConfig(size: .seconds(30), advance: .seconds(10), allowedLateness: .seconds(0), topK: 3,
+                             idleTimeout: .seconds(10))
+        let e = try WindowEngine(config: c, clock: clock.clock)
+        e.assign(partitions: [0, 1])
+        _ = e.process(post(1, 0, "a", 1_000, []))
+        for (i, t) in [1_000, 5_000, 25_000, 45_000].enumerated() {
+            _ = e.process(post(0, Int64(i), "b\(i)", Int64(t), tags(("x", "x"))))
+        }
+        clock.advance(10_000)
+        var out = e.tick()
+        #expect(out.last?.windowEndMillis == T0 + 40_000)
+        out = e.process(post(1, 1, "c", 25_000, tags(("x", "X"))))
+        out += e.flush()
+        #expect(out.map(\.windowEndMillis) == [T0 + 50_000, T0 + 60_000, T0 + 70_000])
+        #expect(out.map(\.posts) == [3, 1, 1])
+        #expect(out.map { $0.top.first?.count ?? 0 } == [3, 1, 1])
+        #expect(out.map(\.distinct) == [1, 1, 1])
     }
 
     @Test func allPartitionsIdleLetTheMostAdvancedDecide() throws {
@@ -484,5 +508,50 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
                     #"{"v":1,"window_start":"2025-11-25T13:00:00.000Z","window_end":"2025-11-25T14:00:00.000Z","final":true,"emitted_at":"2025-11-25T14:00:01.234Z","posts":"1","distinct":7,"late_dropped":3,"top":[]}"#] {
             #expect(throws: (any Error).self) { try TrendWindow(json: Array(bad.utf8)) }
         }
+    }
+}
+
+@Suite struct WindowEarlyConsistencyTests {
+    /// An early update taken after the last record of a window must equal its final record but for
+    /// `final` (checks the running sums used for early updates, with score ranking).
+    @Test(arguments: [TrendRanking.count, .score], [nil, 5] as [Int?])
+    func earlyUpdateAfterLastRecordEqualsFinal(rank: TrendRanking, maxTags: Int?) throws {
+        let clock = FakeClock()
+        let c = WindowConfig(size: .seconds(30), advance: .seconds(10), allowedLateness: .seconds(12), topK: 4,
+                             rankBy: rank, earlyEvery: .seconds(1), maxTags: maxTags, baselineWindows: 2)
+        let e = try WindowEngine(config: c, clock: clock.clock)
+        var opts = GeneratorOptions()
+        opts.recordsPerPartition = 150
+        let parts = generatePartitions(seed: 77, opts)
+        e.assign(partitions: (0..<Int32(parts.count)).map { $0 })
+        var finals: [TrendWindow] = []
+        for (i, r) in interleave(parts, seed: 3).enumerated() {
+            if i % 17 == 0 { clock.advance(1_000) }
+            finals += e.process(r).filter { $0.final }
+        }
+        clock.advance(1_000)
+        let early = e.tick().filter { !$0.final }
+        #expect(early.count >= 3)
+        finals += e.flush()
+        for w in early {
+            var f = try #require(finals.first { $0.windowEndMillis == w.windowEndMillis })
+            f.final = false
+            #expect(f.comparable == w.comparable)
+        }
+    }
+}
+
+@Suite struct PostKeyTests {
+    @Test func numericIdsAreExactAndOthersHashed() {
+        #expect(PostKey("1600000000000000001") == PostKey("1600000000000000001"))
+        #expect(PostKey("1600000000000000001") != PostKey("1600000000000000002"))
+        #expect(PostKey("7") != PostKey("007"))
+        #expect(PostKey("12345678901234567890") != PostKey("2345678901234567890"))
+        #expect(PostKey("a") != PostKey("b"))
+        #expect(PostKey("109876543210@mastodon.social") == PostKey("109876543210@mastodon.social"))
+        #expect(PostKey("") != PostKey("0"))
+        var keys = Set<PostKey>()
+        for i in 0..<10_000 { keys.insert(PostKey("id-\(i)")); keys.insert(PostKey("\(i)")) }
+        #expect(keys.count == 20_000)
     }
 }

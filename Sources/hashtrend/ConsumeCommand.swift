@@ -56,30 +56,26 @@ struct ConsumeCommand: ParsableCommand {
         let logger = Logger(label: "hashtrend.consume")
         config["group.id"] = group ?? "hashtrend-consume-\(getpid())"
         let out = OutputWriter.standardOutput
-        // Offsets printed but not yet committed. On revocation they are committed inside the rebalance
-        // callback, before the partitions move to another member. When the group refuses commits while it
-        // rebalances, they are kept: if a partition comes back to us, reading resumes after what was printed.
+        // Offsets printed but not yet committed (commits happen every 1000 records and when idle). When the
+        // group refuses a commit while it rebalances, the offsets are kept: if a partition comes back to
+        // this member, reading resumes right after what was printed.
         let pending = Mutex<[TopicPartition: Int64]>([:])
+        let owned = Mutex<Set<TopicPartition>>([])
         let holder = ConsumerHolder()
         let commits = group != nil
         let consumer = try KafkaConsumer(config: config, logger: logger) { event in
             guard commits, let c = holder.consumer else { return nil }
             switch event {
-            case .revoked(let tps, let lost):
+            case .revoked(let tps, _):
+                // Output is flushed; the pending offsets stay: if the partitions come back to this member,
+                // reading resumes right after what was printed (see .assigned). No commit for partitions we
+                // do not hold: a synchronous commit during a rebalance blocks the very poll that completes it.
                 out.flush()
-                guard !lost else { return nil }
-                let offsets = pending.withLock { p in tps.compactMap { tp in p[tp].map { PartitionOffset(tp, offset: $0) } } }
-                do {
-                    try c.commit(offsets)
-                    pending.withLock { p in for tp in tps { p.removeValue(forKey: tp) } }
-                } catch let e as KafkaError where e.isRebalanceRelated {
-                    logger.debug("commit on revocation deferred: \(e)")
-                } catch {
-                    logger.error("commit on revocation: \(error)")
-                }
+                owned.withLock { o in for tp in tps { o.remove(tp) } }
                 return nil
             case .assigned(let tps):
                 let mine = Set(tps)
+                owned.withLock { $0.formUnion(mine) }
                 return pending.withLock { p in
                     p = p.filter { mine.contains($0.key) }
                     return p
@@ -103,7 +99,9 @@ struct ConsumeCommand: ParsableCommand {
         func commitPending() throws {
             guard out.flush() else { throw ValidationError("standard output closed") }
             guard commits else { return }
-            let offsets = pending.withLock { p in p.map { PartitionOffset($0.key, offset: $0.value) } }
+            let mine = owned.withLock { $0 }
+            let offsets = pending.withLock { p in p.filter { mine.contains($0.key) }.map { PartitionOffset($0.key, offset: $0.value) } }
+            guard !offsets.isEmpty else { sinceCommit = 0; return }
             do {
                 try consumer.commit(offsets)
                 pending.withLock { p in for o in offsets where p[o.topicPartition] == o.offset { p.removeValue(forKey: o.topicPartition) } }

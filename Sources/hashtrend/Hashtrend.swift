@@ -10,4 +10,9 @@ struct Hashtrend: AsyncParsableCommand {
         subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
                       GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
     )
+
+    static func main() async {
+        ProcessSignals.unblockTermination()
+        await Self.main(nil)
+    }
 }

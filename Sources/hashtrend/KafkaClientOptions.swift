@@ -14,6 +14,8 @@ struct KafkaClientOptions: ParsableArguments {
     var kafka: [String] = []
 
     func config() throws -> KafkaConfig {
+        let level = ProcessInfo.processInfo.environment["HASHTREND_LOG_LEVEL"].flatMap(LogSetup.parseLevel) ?? .info
+        LogSetup.bootstrap(identifier: "hashtrend", level: level)
         var props: [String: String] = [:]
         for (k, v) in ProcessInfo.processInfo.environment {
             if let p = KafkaConfig.propertyName(forVariable: k) { props[p] = v }

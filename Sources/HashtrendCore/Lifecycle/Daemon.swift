@@ -46,6 +46,7 @@ public enum DaemonMain {
         arguments: [String] = Array(CommandLine.arguments.dropFirst()),
         build: (DaemonContext) throws -> [any Service]
     ) async -> Never {
+        ProcessSignals.unblockTermination()
         let allSpecs = CommonSettings.specs + specs
         let args: DaemonArguments
         do { args = try DaemonArguments(arguments, specs: allSpecs) } catch {

@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+@testable import HashtrendCore
+
+/// Key 11 bytes, value `size` bytes: 60 bytes framed by default.
+private func rec(_ i: Int, size: Int = 29) -> (key: [UInt8], value: [UInt8]) {
+    let key = Array(String(format: "post-%06d", i).utf8)
+    var value = Array("{\"v\":1,\"id\":\"\(i)\",\"text\":\"".utf8)
+    while value.count < size { value.append(UInt8(97 + (i + value.count) % 26)) }
+    return (key, value)
+}
+
+private func segmentFiles(_ dir: URL) -> [URL] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".seg") }.sorted()
+        .map { dir.appendingPathComponent($0) }
+}
+
+/// Reads everything pending, in pages, checking the seqs are consecutive.
+private func drainAll(_ s: Spool, page: Int = 7) throws -> [SpoolRecord] {
+    var out: [SpoolRecord] = []
+    var after: UInt64? = nil
+    while true {
+        let batch = try s.peek(max: page, after: after)
+        if batch.isEmpty { return out }
+        out += batch
+        after = batch.last!.seq
+    }
+}
+
+@Suite("Spool")
+struct SpoolTests {
+    @Test func keepsOrderAcrossSegmentsAndPages() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try Spool(directory: dir.path, maxBytes: 10 << 20, segmentBytes: 4096)
+        var expected: [(key: [UInt8], value: [UInt8])] = []
+        for b in 0..<20 {
+            let batch = (0..<25).map { rec(b * 25 + $0, size: 30 + $0 * 3) }
+            let r = try #require(try s.append(batch: batch))
+            #expect(r == UInt64(b * 25 + 1)...UInt64(b * 25 + 25))
+            expected += batch
+        }
+        #expect(segmentFiles(dir).count > 3)
+        #expect(s.count == 500 && s.lastSeq == 500 && s.committedSeq == 0)
+        let all = try drainAll(s)
+        #expect(all.map(\.seq) == Array(1...500))
+        #expect(all.map(\.key) == expected.map(\.key))
+        #expect(all.map(\.value) == expected.map(\.value))
+        // peek does not consume
+        #expect(try s.peek(max: 3).map(\.seq) == [1, 2, 3])
+        #expect(try s.peek(max: 2, after: 499).map(\.seq) == [500])
+        #expect(try s.peek(max: 2, after: 500).isEmpty)
+    }
+
+    @Test func boundedByMaxBytes() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try Spool(directory: dir.path, maxBytes: 16 + 10 * 60, segmentBytes: 1 << 20)
+        for i in 0..<10 { try s.append(key: rec(i).key, value: rec(i).value) }
+        try s.sync()
+        #expect(s.diskBytes == 16 + 600)
+        #expect(throws: SpoolError.full(diskBytes: 616, needed: 60, maxBytes: 616)) {
+            try s.append(key: rec(10).key, value: rec(10).value)
+        }
+        // a batch is all or nothing
+        let before = s.count
+        #expect(throws: SpoolError.self) { try s.append(batch: [rec(11), rec(12)]) }
+        #expect(s.count == before && s.lastSeq == 10)
+        // draining makes room again
+        try s.commit(upTo: 10)
+        #expect(s.diskBytes == 0 && s.count == 0 && s.bytes == 0)
+        #expect(segmentFiles(dir).isEmpty)
+        #expect(try s.append(batch: [rec(11)]) == 11...11)
+        #expect(try s.peek(max: 10).map(\.key) == [rec(11).key])
+    }
+
+    @Test func commitResumesExactlyAcrossReopen() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let s = try Spool(directory: dir.path, maxBytes: 1 << 20, segmentBytes: 4096)
+            for b in 0..<15 { try s.append(batch: (0..<20).map { rec(b * 20 + $0) }) } // a batch stays in one segment
+            #expect(segmentFiles(dir).count >= 4)
+            let first = try s.peek(max: 120)
+            try s.commit(upTo: first.last!.seq)
+            #expect(s.committedSeq == 120 && s.count == 180)
+            // segments wholly at or below the commit are gone
+            let names = segmentFiles(dir).map { $0.lastPathComponent }
+            #expect(UInt64(names.first!.dropLast(4))! <= 121)
+            #expect(UInt64(names.first!.dropLast(4))! > 1)
+            let pendingBytes = s.bytes
+            #expect(pendingBytes == Int64(180 * 60))
+            try s.close()
+        }
+        let s = try Spool(directory: dir.path, maxBytes: 1 << 20, segmentBytes: 4096)
+        #expect(s.recovery == SpoolRecovery())
+        #expect(s.committedSeq == 120 && s.count == 180 && s.bytes == Int64(180 * 60))
+        let rest = try drainAll(s)
+        #expect(rest.map(\.seq) == Array(121...300))
+        #expect(rest.first?.key == rec(120).key)
+        #expect(throws: SpoolError.commitBeyondEnd(seq: 301, last: 300)) { try s.commit(upTo: 301) }
+        try s.commit(upTo: 300)
+        try s.commit(upTo: 200) // going back is a no-op
+        #expect(s.isEmpty && segmentFiles(dir).isEmpty)
+        try s.append(batch: [rec(1000)])
+        try s.close()
+        let again = try Spool(directory: dir.path, maxBytes: 1 << 20, segmentBytes: 4096)
+        #expect(try again.peek(max: 5).map(\.seq) == [301]) // seqs never restart
+    }
+
+    @Test func secondOpenerIsLockedOut() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+        #expect(throws: SpoolError.locked(path: dir.path)) { _ = try Spool(directory: dir.path, maxBytes: 1 << 20) }
+        try s.close()
+        _ = try Spool(directory: dir.path, maxBytes: 1 << 20)
+    }
+
+    /// A crash mid-append leaves any prefix of the last batch on disk: cut the file at every byte of
+    /// the last two records and check recovery keeps exactly the whole records before the cut.
+    @Test func tornTailIsCutAtEveryOffset() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+            try s.append(batch: (0..<10).map { rec($0) })
+            try s.close()
+        }
+        let seg = try #require(segmentFiles(dir).first)
+        let full = try Data(contentsOf: seg)
+        #expect(full.count == 16 + 10 * 60)
+        for cut in (16 + 8 * 60)..<full.count {
+            try full.prefix(cut).write(to: seg)
+            let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+            let whole = (cut - 16) / 60
+            #expect(s.count == whole, "cut \(cut)")
+            #expect(s.recovery.tornBytesDropped == Int64(cut - 16 - whole * 60), "cut \(cut)")
+            let got = try drainAll(s)
+            #expect(got.map(\.seq) == (0..<whole).map { UInt64($0 + 1) })
+            #expect(got.last?.value == rec(whole - 1).value)
+            // appends continue right after the last whole record
+            #expect(try s.append(batch: [rec(99)]) == UInt64(whole + 1)...UInt64(whole + 1))
+            try s.close()
+            let reopened = try Spool(directory: dir.path, maxBytes: 1 << 20)
+            #expect(reopened.recovery.tornBytesDropped == 0 && reopened.count == whole + 1)
+            try reopened.close()
+        }
+    }
+
+    @Test func garbageAndCorruptionAreDropped() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+            try s.append(batch: (0..<5).map { rec($0) })
+            try s.close()
+        }
+        let seg = try #require(segmentFiles(dir).first)
+        // garbage appended after the last record (a preallocated or half-written block)
+        var d = try Data(contentsOf: seg)
+        d.append(Data(repeating: 0, count: 100))
+        d.append(Data((0..<77).map { UInt8($0 * 7 & 0xFF) }))
+        try d.write(to: seg)
+        do {
+            let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+            #expect(s.count == 5 && s.recovery.tornBytesDropped == 177)
+            try s.close()
+        }
+        // a flipped bit in record 4's value: records 4 and 5 fail and are cut
+        d = try Data(contentsOf: seg)
+        d[16 + 3 * 60 + 30] ^= 0x10
+        try d.write(to: seg)
+        let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+        #expect(s.count == 3 && s.recovery.tornBytesDropped == 120)
+        #expect(try drainAll(s).map(\.seq) == [1, 2, 3])
+        // a torn brand-new segment (header not complete) is removed
+        try s.close()
+        try Data("HTSP".utf8).write(to: dir.appendingPathComponent(Spool.segmentName(4)))
+        let t = try Spool(directory: dir.path, maxBytes: 1 << 20)
+        #expect(t.count == 3 && t.recovery.tornBytesDropped == 4 && segmentFiles(dir).count == 1)
+    }
+
+    @Test func corruptCommitFileRedeliversInsteadOfLosing() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            let s = try Spool(directory: dir.path, maxBytes: 1 << 20, segmentBytes: 4096)
+            try s.append(batch: (0..<100).map { rec($0) })
+            try s.commit(upTo: 90)
+            try s.close()
+        }
+        var c = try Data(contentsOf: dir.appendingPathComponent("COMMIT"))
+        c[9] ^= 0xFF
+        try c.write(to: dir.appendingPathComponent("COMMIT"))
+        let s = try Spool(directory: dir.path, maxBytes: 1 << 20, segmentBytes: 4096)
+        #expect(s.recovery.commitStateReset)
+        let got = try drainAll(s)
+        #expect(got.last?.seq == 100 && got.count >= 10)       // nothing lost
+        #expect(got.map(\.seq) == Array(got.first!.seq...100)) // still in order
+    }
+
+    @Test func unsyncedAppendsBecomeDurableOnSync() throws {
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try Spool(directory: dir.path, maxBytes: 1 << 20, segmentBytes: 4096)
+        for i in 0..<200 { #expect(try s.append(key: rec(i).key, value: rec(i).value) == UInt64(i + 1)) }
+        try s.sync()
+        // what a reader of the files sees (another process after a crash) is everything synced
+        let sizes = segmentFiles(dir).map { (try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? Int) ?? 0 }
+        #expect(sizes.reduce(0, +) == 200 * 60 + 16 * sizes.count)
+        #expect(s.bytes == 200 * 60)
+    }
+}

@@ -212,3 +212,97 @@ struct SpoolTests {
         #expect(s.bytes == 200 * 60)
     }
 }
+
+/// A real SIGKILL at an arbitrary moment: this test binary re-runs itself as the writer (the
+/// `spoolKillWriter` test below, enabled only in the child), which appends fdatasync'd batches and
+/// notes each acknowledged seq in a side file; the parent kills it and checks that every
+/// acknowledged record survived, in order, intact, and that the spool keeps working.
+@Suite("Spool under SIGKILL", .serialized)
+struct SpoolKillTests {
+    static let writerEnv = "HASHTREND_SPOOL_KILL_WRITER"
+
+    static func value(for seq: UInt64) -> [UInt8] {
+        let n = 10 + Int(seq % 97) * 13
+        return (0..<n).map { UInt8(truncatingIfNeeded: seq &* 31 &+ UInt64($0)) }
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[SpoolKillTests.writerEnv] != nil))
+    func spoolKillWriter() throws {
+        let dir = ProcessInfo.processInfo.environment[Self.writerEnv]!
+        let s = try Spool(directory: dir, maxBytes: 1 << 30, segmentBytes: 32 << 10)
+        let ack = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + ".acks"))
+        ack.seekToEndOfFile()
+        let deadline = Date().addingTimeInterval(30)
+        var n = 0
+        while Date() < deadline {
+            n += 1
+            let first = s.lastSeq + 1
+            let size = 1 + (n * 7) % 40
+            let batch = (0..<size).map { i -> (key: [UInt8], value: [UInt8]) in
+                let seq = first + UInt64(i)
+                return (Array("k\(seq)".utf8), Self.value(for: seq))
+            }
+            let r = try #require(try s.append(batch: batch))
+            ack.write(Data("a \(r.upperBound)\n".utf8))
+            if n % 10 == 0, r.upperBound > 150 {
+                try s.commit(upTo: r.upperBound - 150)
+                ack.write(Data("c \(r.upperBound - 150)\n".utf8))
+            }
+        }
+    }
+
+    @Test func acknowledgedRecordsSurviveSIGKILL() throws {
+        let dir = TestSupport.tempDir("spool-kill").appendingPathComponent("spool").path
+        let acks = dir + ".acks"
+        FileManager.default.createFile(atPath: acks, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var tornSeen = false
+        for round in 0..<5 {
+            let ackedBefore = (try? String(contentsOfFile: acks, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            let child = try ChildProcess(exe, ["--testing-library", "swift-testing", "--filter", "spoolKillWriter"],
+                                         environment: [Self.writerEnv: dir])
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let lines = (try? String(contentsOfFile: acks, encoding: .utf8))?.split(separator: "\n").count ?? 0
+                if lines >= ackedBefore + 40 + round * 25 { break }
+                Thread.sleep(forTimeInterval: 0.002)
+            }
+            usleep(UInt32(round * 1700))
+            child.signal(SIGKILL)
+            child.wait(timeout: 10)
+
+            // Only complete lines count: the kill may cut the ack line itself.
+            let text = try String(contentsOfFile: acks, encoding: .utf8)
+            var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            if !text.hasSuffix("\n") { lines.removeLast() }
+            var maxAcked: UInt64 = 0, maxCommitted: UInt64 = 0
+            for l in lines where !l.isEmpty {
+                let parts = l.split(separator: " ")
+                guard parts.count == 2, let v = UInt64(parts[1]) else { continue }
+                if parts[0] == "a" { maxAcked = max(maxAcked, v) } else { maxCommitted = max(maxCommitted, v) }
+            }
+            #expect(maxAcked > 0, "round \(round): the writer acknowledged nothing: \(child.stderr)")
+
+            let s = try Spool(directory: dir, maxBytes: 1 << 30, segmentBytes: 32 << 10)
+            if s.recovery.tornBytesDropped > 0 { tornSeen = true }
+            #expect(s.lastSeq >= maxAcked, "round \(round): acknowledged \(maxAcked), recovered up to \(s.lastSeq)")
+            #expect(s.committedSeq >= maxCommitted)
+            var after: UInt64? = nil
+            var expected = s.committedSeq + 1
+            while true {
+                let page = try s.peek(max: 500, after: after)
+                guard let lastRec = page.last else { break }
+                for r in page {
+                    #expect(r.seq == expected && r.key == Array("k\(r.seq)".utf8) && r.value == Self.value(for: r.seq))
+                    expected += 1
+                }
+                after = lastRec.seq
+            }
+            #expect(expected - 1 == s.lastSeq)
+            try s.close()
+        }
+        // Not asserted (timing decides), but worth seeing when it happens.
+        if !tornSeen { print("note: no kill landed mid-write in 5 rounds") }
+    }
+}

@@ -2,7 +2,9 @@
 """A strict fake of HDFS's WebHDFS REST API (namenode + one datanode), for tests.
 
 Usage: webhdfs_server.py --root DIR [--host 127.0.0.1] [--user NAME] [--delegation TOKEN]
-                         [--nn-port 0] [--dn-port 0]
+                         [--nn-port 0] [--dn-port 0] [--tls-cert PEM --tls-key PEM]
+
+With --tls-cert/--tls-key both ports speak HTTPS (swebhdfs://) and redirects point to https URLs.
 
 The first stdout line is JSON: {"namenode": <port>, "datanode": <port>, "root": "<dir>"}.
 Files live on disk under --root (HDFS path /a/b is <root>/a/b), so they survive a "namenode restart"
@@ -34,6 +36,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import stat
 import sys
 import threading
@@ -68,7 +71,8 @@ class HDFSError(Exception):
 
 
 class State:
-    def __init__(self, root, user, delegation, host):
+    def __init__(self, root, user, delegation, host, tls=None):
+        self.tls = tls                       # an ssl.SSLContext, or None for plain HTTP
         self.root = os.path.abspath(root)
         self.user = user
         self.delegation = delegation
@@ -336,7 +340,7 @@ def make_handler(state, side):
             q.append(("namenoderpcaddress", "%s:8020" % state.host))
             if params.get("op", "").upper() == "CREATE":
                 q += [("createflag", ""), ("createparent", "true")]
-            return "http://%s:%d/webhdfs/v1%s?%s" % (state.host, state.ports["datanode"],
+            return "%s://%s:%d/webhdfs/v1%s?%s" % ("https" if state.tls else "http", state.host, state.ports["datanode"],
                                                      urllib.parse.quote(hpath), urllib.parse.urlencode(q))
 
         # --- namenode
@@ -511,6 +515,8 @@ class Server(ThreadingHTTPServer):
 
 def start_side(state, side, port):
     srv = Server((state.host, port), make_handler(state, side))
+    if state.tls is not None:
+        srv.socket = state.tls.wrap_socket(srv.socket, server_side=True)
     state.servers[side] = srv
     state.ports[side] = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -600,9 +606,15 @@ def main():
     ap.add_argument("--dn-port", type=int, default=0)
     ap.add_argument("--user", default=None, help="require this user.name")
     ap.add_argument("--delegation", default=None, help="accept this delegation token")
+    ap.add_argument("--tls-cert", default=None)
+    ap.add_argument("--tls-key", default=None)
     a = ap.parse_args()
     os.makedirs(a.root, exist_ok=True)
-    state = State(a.root, a.user, a.delegation, a.host)
+    tls = None
+    if a.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(a.tls_cert, a.tls_key)
+    state = State(a.root, a.user, a.delegation, a.host, tls)
     start_side(state, "namenode", a.nn_port)
     start_side(state, "datanode", a.dn_port)
     print(json.dumps({"namenode": state.ports["namenode"], "datanode": state.ports["datanode"],

@@ -13,9 +13,13 @@ final class FakeWebHDFS: @unchecked Sendable {
 
     static var script: String { TestSupport.packageRoot.appendingPathComponent("tests/fakes/webhdfs_server.py").path }
 
-    init(user: String? = nil, delegation: String? = nil) throws {
+    let secure: Bool
+
+    init(user: String? = nil, delegation: String? = nil, tls: (cert: String, key: String)? = nil) throws {
         root = TestSupport.tempDir("webhdfs-fake")
+        secure = tls != nil
         var args = [Self.script, "--root", root.path]
+        if let tls { args += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
         if let user { args += ["--user", user] }
         if let delegation { args += ["--delegation", delegation] }
         child = try ChildProcess("/usr/bin/env", [TestSupport.python] + args)
@@ -30,7 +34,7 @@ final class FakeWebHDFS: @unchecked Sendable {
 
     deinit { stop() }
 
-    var url: String { "webhdfs://127.0.0.1:\(namenodePort)/" }
+    var url: String { "\(secure ? "swebhdfs" : "webhdfs")://127.0.0.1:\(namenodePort)/" }
 
     func client(_ options: WebHDFSOptions = WebHDFSOptions(retry: WebHDFSRetryPolicy(attempts: 5, baseDelay: HTDuration(millis: 50), maxDelay: HTDuration(millis: 500)))) throws -> WebHDFSClient {
         try WebHDFSClient(url, options: options)

@@ -284,6 +284,28 @@ struct WebHDFSClientTests {
         #expect(!"\(String(describing: e))".contains("nope"))
     }
 
+    @Test func swebhdfsVerifiesTheServerCertificate() throws {
+        let dir = TestSupport.tempDir("webhdfs-tls")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        let gen = try ChildProcess("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                                                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                                                    "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(gen.wait(timeout: 60) == 0, "\(gen.stderr)")
+        let fake = try FakeWebHDFS(tls: (cert, key))
+        let trusted = try fake.client(WebHDFSOptions(caFile: cert, retry: fastRetry))
+        #expect(trusted.url.secure)
+        try trusted.create("/s/f", data: [1, 2, 3], overwrite: false)
+        #expect(try trusted.open("/s/f") == [1, 2, 3])
+        #expect(fake.log().filter { $0.side == "datanode" }.map(\.status) == ["201", "200"])
+        // the system store does not know this self-signed certificate: refused, and not retried
+        let untrusted = try fake.client(WebHDFSOptions(retry: fastRetry))
+        fake.command("clearlog")
+        let e = #expect(throws: WebHDFSError.self) { try untrusted.mkdirs("/t") }
+        if case .tls? = e {} else { Issue.record("expected .tls, got \(String(describing: e))") }
+        #expect(fake.log().isEmpty)
+    }
+
     @Test func hdfscliAgreesWithTheFake() throws {
         let fake = try FakeWebHDFS()
         let script = TestSupport.packageRoot.appendingPathComponent("tests/fakes/check_webhdfs_with_hdfscli.py").path

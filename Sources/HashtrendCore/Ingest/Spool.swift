@@ -293,6 +293,9 @@ public final class Spool: @unchecked Sendable {
             let from = Swift.max(after ?? committed, committed) + 1
             guard max > 0, from <= last else { return [] }
             var pos = try locate(from)
+            var chunk: [UInt8] = []
+            var chunkStart: Int64 = 0
+            var chunkSegment = -1
             var out: [SpoolRecord] = []
             var taken = 0
             while out.count < max, pos.seq <= last {
@@ -304,7 +307,20 @@ public final class Spool: @unchecked Sendable {
                     pos = Position(seq: segments[pos.segment + 1].firstSeq, segment: pos.segment + 1, offset: Self.segmentHeaderBytes)
                     continue
                 }
-                guard let (rec, size) = try readRecord(s, at: pos.offset, verify: true) else {
+                // Records come out of 1 MiB reads, not two preads each.
+                var parsed: (SpoolRecord, Int)? = nil
+                if chunkSegment == pos.segment, pos.offset >= chunkStart {
+                    parsed = Self.parse(chunk, at: Int(pos.offset - chunkStart))
+                }
+                if parsed == nil {
+                    let n = Int(Swift.min(s.size - pos.offset, 1 << 20))
+                    chunk = try preadAll(s.fd, n, at: pos.offset, path: s.path)
+                    chunkStart = pos.offset
+                    chunkSegment = pos.segment
+                    parsed = Self.parse(chunk, at: 0)
+                }
+                if parsed == nil { parsed = try readRecord(s, at: pos.offset) } // a record over 1 MiB
+                guard let (rec, size) = parsed else {
                     throw SpoolError.corrupt(path: s.path, offset: pos.offset)
                 }
                 if !out.isEmpty && taken + size > maxBytes { break }
@@ -443,17 +459,27 @@ public final class Spool: @unchecked Sendable {
     }
 
     /// The record at `offset` and its framed size; nil when it is short or fails its CRC.
-    private func readRecord(_ s: Segment, at offset: Int64, verify: Bool) throws -> (SpoolRecord, Int)? {
+    private func readRecord(_ s: Segment, at offset: Int64) throws -> (SpoolRecord, Int)? {
         guard let h = try readHeader(s, at: offset) else { return nil }
         let size = Self.recordHeaderBytes + h.keyLen + h.valueLen
         let b = try preadAll(s.fd, size, at: offset, path: s.path)
-        guard b.count == size else { return nil }
-        if verify {
-            let crc = b.withUnsafeBufferPointer { CRC32.checksum(UnsafeBufferPointer(rebasing: $0[4...])) }
-            guard crc == h.crc else { return nil }
+        return Self.parse(b, at: 0)
+    }
+
+    /// A whole, CRC-valid record starting at `at` in `buf`, and its framed size; nil when the buffer
+    /// ends first or the CRC does not match.
+    static func parse(_ buf: [UInt8], at: Int) -> (SpoolRecord, Int)? {
+        buf.withUnsafeBufferPointer { p -> (SpoolRecord, Int)? in
+            guard p.count - at >= recordHeaderBytes else { return nil }
+            let raw = UnsafeRawBufferPointer(p)
+            let crc = UInt32(getLE(raw, at, 4)), keyLen = Int(getLE(raw, at + 4, 4)), valueLen = Int(getLE(raw, at + 8, 4))
+            let seq = getLE(raw, at + 12, 8)
+            let size = recordHeaderBytes + keyLen + valueLen
+            guard p.count - at >= size else { return nil }
+            guard CRC32.checksum(UnsafeBufferPointer(rebasing: p[(at + 4)..<(at + size)])) == crc else { return nil }
+            let k0 = at + recordHeaderBytes, v0 = k0 + keyLen
+            return (SpoolRecord(seq: seq, key: Array(p[k0..<v0]), value: Array(p[v0..<(at + size)])), size)
         }
-        let k0 = Self.recordHeaderBytes, v0 = k0 + h.keyLen
-        return (SpoolRecord(seq: h.seq, key: Array(b[k0..<v0]), value: Array(b[v0..<size])), size)
     }
 
     // MARK: recovery
@@ -495,8 +521,17 @@ public final class Spool: @unchecked Sendable {
             }
             var offset = Self.segmentHeaderBytes
             var next = firstSeq
+            var chunk: [UInt8] = []
+            var chunkStart: Int64 = 0
             while offset < seg.size {
-                guard let (r, size) = try readRecord(seg, at: offset, verify: true), r.seq == next else { break }
+                var parsed = chunk.isEmpty ? nil : Self.parse(chunk, at: Int(offset - chunkStart))
+                if parsed == nil {
+                    chunk = try preadAll(fd, Int(min(seg.size - offset, 1 << 20)), at: offset, path: path)
+                    chunkStart = offset
+                    parsed = Self.parse(chunk, at: 0)
+                }
+                if parsed == nil { parsed = try readRecord(seg, at: offset) }
+                guard let (r, size) = parsed, r.seq == next else { break }
                 offset += Int64(size)
                 next += 1
             }

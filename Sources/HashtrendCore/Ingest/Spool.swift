@@ -39,6 +39,30 @@ public struct SpoolRecord: Sendable, Equatable {
     public let value: [UInt8]
 }
 
+/// Turns Kafka's delivery reports, which arrive out of order across partitions, into the position
+/// `Spool.commit(upTo:)` may take: the highest seq with it and every seq before it acknowledged.
+public struct SpoolAckWindow: Sendable {
+    /// Commit up to here (`Spool.commit(upTo: window.committable)`) when it grew.
+    public private(set) var committable: UInt64
+    private var acked: Set<UInt64> = []
+
+    /// `committed`: the spool's `committedSeq` when draining (re)starts.
+    public init(after committed: UInt64) { committable = committed }
+
+    /// Records one acknowledged seq; returns true when `committable` moved.
+    @discardableResult
+    public mutating func ack(_ seq: UInt64) -> Bool {
+        guard seq > committable else { return false }
+        acked.insert(seq)
+        let before = committable
+        while acked.remove(committable + 1) != nil { committable += 1 }
+        return committable != before
+    }
+
+    /// Seqs acknowledged beyond a gap (a failed or pending delivery holds them back).
+    public var waiting: Int { acked.count }
+}
+
 /// What opening the spool found and repaired.
 public struct SpoolRecovery: Sendable, Equatable {
     /// Bytes cut from segment ends: a torn last record (a crash mid-append) or garbage after it.
@@ -353,8 +377,8 @@ public final class Spool: @unchecked Sendable {
                 removed += 1
             }
             if removed > 0 {
-                dirty = false
                 if segments.isEmpty {
+                    dirty = false // the unsynced tail was delivered and deleted: nothing left to sync
                     commitPos = Position(seq: committed + 1, segment: 0, offset: Self.segmentHeaderBytes)
                 } else {
                     commitPos.segment -= removed

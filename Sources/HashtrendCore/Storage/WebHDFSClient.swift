@@ -152,6 +152,24 @@ public final class WebHDFSClient: @unchecked Sendable {
         throw WebHDFSError.renameRefused(from: src, to: dst)
     }
 
+    /// The commit sequence sinkd needs, in one call: CREATE `temporary` (overwrite, so retries are
+    /// safe), MKDIRS the final directory, RENAME into `final`. A partial file is only ever visible
+    /// under `temporary` (keep temporaries outside the table, e.g. `<root>/_tmp/`). If the rename is
+    /// refused (`final` exists) the temporary file is deleted and `.renameRefused` is thrown: the
+    /// existing file is never replaced.
+    public func publish(_ data: [UInt8], to final: String, via temporary: String) throws {
+        let dst = resolve(final)
+        try create(temporary, data: data, overwrite: true)
+        let parent = String(dst[..<(dst.lastIndex(of: "/") ?? dst.startIndex)])
+        if !parent.isEmpty { try mkdirs(parent) }
+        do {
+            try rename(from: temporary, to: dst)
+        } catch let e as WebHDFSError {
+            if case .renameRefused = e { _ = try? delete(temporary, recursive: false) }
+            throw e
+        }
+    }
+
     /// LISTSTATUS: the entries of a directory (a file lists as itself with an empty pathSuffix).
     /// A missing directory throws `.remote(exception: "FileNotFoundException", status: 404)`.
     public func listStatus(_ dir: String) throws -> [WebHDFSFileStatus] {

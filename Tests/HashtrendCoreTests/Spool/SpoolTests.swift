@@ -200,6 +200,23 @@ struct SpoolTests {
         #expect(got.map(\.seq) == Array(got.first!.seq...100)) // still in order
     }
 
+    @Test func ackWindowCommitsOnlyAContiguousPrefix() throws {
+        var w = SpoolAckWindow(after: 10)
+        #expect(!w.ack(9) && !w.ack(10))
+        #expect(!w.ack(12) && !w.ack(14) && w.committable == 10 && w.waiting == 2)
+        #expect(w.ack(11) && w.committable == 12)
+        #expect(w.ack(13) && w.committable == 14 && w.waiting == 0)
+        // with the spool: deliveries acknowledged out of order
+        let dir = TestSupport.tempDir("spool")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let s = try Spool(directory: dir.path, maxBytes: 1 << 20)
+        try s.append(batch: (0..<6).map { rec($0) })
+        var win = SpoolAckWindow(after: s.committedSeq)
+        for seq in [2, 1, 5, 3] as [UInt64] where win.ack(seq) { try s.commit(upTo: win.committable) }
+        #expect(s.committedSeq == 3)
+        #expect(try s.peek(max: 10).map(\.seq) == [4, 5, 6]) // 5 is re-sent: at-least-once
+    }
+
     @Test func unsyncedAppendsBecomeDurableOnSync() throws {
         let dir = TestSupport.tempDir("spool")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -173,6 +173,22 @@ struct WebHDFSClientTests {
         #expect(try c.listStatus("/trends").map(\.pathSuffix) == ["b", "c"])
     }
 
+    @Test func publishWritesViaATemporaryNameAndNeverReplaces() throws {
+        let fake = try FakeWebHDFS()
+        let c = try fake.client()
+        let final = "/tbl/trends/dt=2024-05-01/hour=13/trends+0+00000000000000000000+00000000000000000009.parquet"
+        fake.command("clearlog")
+        try c.publish([1, 2, 3], to: final, via: "/tbl/_tmp/a.tmp")
+        #expect(fake.stored(final) == [1, 2, 3] && fake.stored("/tbl/_tmp/a.tmp") == nil)
+        let log = fake.log()
+        #expect(log.first { $0.side == "datanode" && $0.op == "CREATE" }?.path == "/webhdfs/v1/tbl/_tmp/a.tmp")
+        #expect(!log.contains { $0.op == "CREATE" && $0.path.contains("/trends/") }) // the final name is only ever renamed to
+        #expect(throws: WebHDFSError.renameRefused(from: "/tbl/_tmp/b.tmp", to: final)) {
+            try c.publish([9], to: final, via: "/tbl/_tmp/b.tmp")
+        }
+        #expect(fake.stored(final) == [1, 2, 3] && fake.stored("/tbl/_tmp/b.tmp") == nil)
+    }
+
     @Test func retriesInjected500sOnBothSteps() throws {
         let fake = try FakeWebHDFS()
         let c = try fake.client()

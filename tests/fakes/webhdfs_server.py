@@ -23,6 +23,8 @@ Control: one command per stdin line, one JSON reply line on stdout:
   drop <OP|*> <n> [side]                             next n matching requests: read half the body (the
                                                      datanode writes those bytes to the file), then close
                                                      the connection without an answer
+  lose <OP|*> <n> [side]                             next n matching requests are carried out, then the
+                                                     connection closes without the answer (a lost reply)
   refuse <namenode|datanode> <seconds>               close the listener (connections refused), reopen later
   restart <seconds>                                  namenode restart: drop open connections, close the
                                                      listener, come back on the same port, files kept
@@ -216,6 +218,7 @@ def make_handler(state, side):
                      "query": {k: ("<redacted>" if k == "delegation" else v) for k, v in params.items()},
                      "body_bytes": 0, "status": None, "t": time.time()}
             self.body_consumed = False
+            fault = None
             try:
                 fault = state.take_fault(op, side)
                 if fault and fault["kind"] == "delay":
@@ -267,6 +270,15 @@ def make_handler(state, side):
                     rest = self.read_body()
                     entry["body_bytes"] = max(entry["body_bytes"], len(rest))
             entry["status"] = status
+            if fault and fault["kind"] == "lose":
+                entry["status"] = "lost(%s)" % status
+                state.record(entry)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
             state.record(entry)
             try:
                 self.send(status, payload, ctype, headers)
@@ -574,6 +586,12 @@ def command(state, line):
         side = args[2] if len(args) > 2 else "any"
         with state.ctl:
             state.faults.append({"kind": "drop", "op": op, "n": n, "side": side})
+        return {"ok": True}
+    if cmd == "lose":
+        op, n = args[0].upper(), int(args[1])
+        side = args[2] if len(args) > 2 else "any"
+        with state.ctl:
+            state.faults.append({"kind": "lose", "op": op, "n": n, "side": side})
         return {"ok": True}
     if cmd == "refuse":
         side, secs = args[0], float(args[1])

@@ -124,7 +124,9 @@ public final class WebHDFSClient: @unchecked Sendable {
         try retrying("CREATE", full, retryIf: { err in overwrite || Self.failedBeforeDatanodeWrite(err) }) {
             let target = try redirectTarget(.put, full, q, op: "CREATE")
             let r: WebHDFSTransport.Response
-            do { r = try transport.perform(.put, url: target, body: data) } catch let e as WebHDFSError {
+            // A fresh connection: an upload cannot be silently re-sent, and a dead pooled connection
+            // would otherwise fail it for nothing.
+            do { r = try transport.perform(.put, url: target, body: data, fresh: true) } catch let e as WebHDFSError {
                 throw DatanodeStepError(error: e)
             }
             guard r.status == 201 else { throw DatanodeStepError(error: Self.failure(r)) }
@@ -145,7 +147,7 @@ public final class WebHDFSClient: @unchecked Sendable {
         var attempt = 0
         let ok = try retrying("RENAME", src) { () throws(WebHDFSError) -> Bool in
             attempt += 1
-            return try booleanCall(.put, src, [("op", "RENAME"), ("destination", dst)])
+            return try booleanCall(.put, src, [("op", "RENAME"), ("destination", dst)], fresh: true)
         }
         if ok { return true }
         if attempt > 1, try getFileStatus(src) == nil, try getFileStatus(dst) != nil { return true }
@@ -290,8 +292,8 @@ public final class WebHDFSClient: @unchecked Sendable {
         return location
     }
 
-    private func jsonCall(_ method: WebHDFSTransport.Method, _ path: String, _ q: [(String, String)]) throws(WebHDFSError) -> [String: Any] {
-        let r = try transport.perform(method, url: requestURL(path, q), body: nil)
+    private func jsonCall(_ method: WebHDFSTransport.Method, _ path: String, _ q: [(String, String)], fresh: Bool = false) throws(WebHDFSError) -> [String: Any] {
+        let r = try transport.perform(method, url: requestURL(path, q), body: nil, fresh: fresh)
         guard r.status == 200 else { throw Self.failure(r) }
         guard let o = Self.parseObject(r.body) else {
             throw WebHDFSError.badResponse("\(q.first?.1 ?? "?"): body is not a JSON object")
@@ -299,8 +301,8 @@ public final class WebHDFSClient: @unchecked Sendable {
         return o
     }
 
-    private func booleanCall(_ method: WebHDFSTransport.Method, _ path: String, _ q: [(String, String)]) throws(WebHDFSError) -> Bool {
-        let o = try jsonCall(method, path, q)
+    private func booleanCall(_ method: WebHDFSTransport.Method, _ path: String, _ q: [(String, String)], fresh: Bool = false) throws(WebHDFSError) -> Bool {
+        let o = try jsonCall(method, path, q, fresh: fresh)
         guard let b = o["boolean"] as? Bool else {
             throw WebHDFSError.badResponse("\(q.first?.1 ?? "?"): no \"boolean\" in the answer")
         }

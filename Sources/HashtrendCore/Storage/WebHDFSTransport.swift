@@ -77,7 +77,11 @@ final class WebHDFSTransport {
 
     /// Performs one request. `body` non-nil means an upload with Content-Length (the datanode step);
     /// nil means no body at all (the namenode never gets data).
-    func perform(_ method: Method, url: String, body: [UInt8]?) throws(WebHDFSError) -> Response {
+    ///
+    /// `fresh`: use a new connection and do not keep it. For steps that must not be repeated behind
+    /// our back: on a reused keep-alive connection that turns out dead, libcurl silently re-sends the
+    /// request, so a RENAME could run twice while the caller counts one attempt.
+    func perform(_ method: Method, url: String, body: [UInt8]?, fresh: Bool = false) throws(WebHDFSError) -> Response {
         let h = handle
         curl_easy_reset(h)
         let sink = Sink()
@@ -95,6 +99,10 @@ final class WebHDFSTransport {
 
         set(CURLOPT_URL, url)
         set(CURLOPT_NOSIGNAL, 1)
+        if fresh {
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
+        }
         set(CURLOPT_FOLLOWLOCATION, 0)
         set(CURLOPT_PROTOCOLS_STR, "http,https")
         set(CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMs)

@@ -189,6 +189,21 @@ struct WebHDFSClientTests {
         #expect(fake.stored(final) == [1, 2, 3] && fake.stored("/tbl/_tmp/b.tmp") == nil)
     }
 
+    @Test func renameWhoseAnswerWasLostStillSucceeds() throws {
+        let fake = try FakeWebHDFS()
+        let c = try fake.client()
+        try c.create("/_tmp/x", data: [3], overwrite: true)
+        try c.mkdirs("/final")
+        fake.command("lose RENAME 1")
+        #expect(try c.rename(from: "/_tmp/x", to: "/final/x"))
+        #expect(fake.log().filter { $0.op == "RENAME" }.map(\.status) == ["lost(200)", "200"])
+        #expect(fake.stored("/final/x") == [3])
+        // a lost answer for a CREATE datanode step with overwrite=true is simply redone
+        fake.command("lose CREATE 1 datanode")
+        try c.create("/_tmp/y", data: [4, 4], overwrite: true)
+        #expect(fake.stored("/_tmp/y") == [4, 4])
+    }
+
     @Test func retriesInjected500sOnBothSteps() throws {
         let fake = try FakeWebHDFS()
         let c = try fake.client()
@@ -330,5 +345,10 @@ struct WebHDFSClientTests {
         let status = p.wait(timeout: 60)
         #expect(status == 0, "\(p.stdout)\n\(p.stderr)")
         #expect(p.stdout.contains("hdfscli check: ok"))
+        // HdfsCLI's own two-step writes, as the fake saw them: no data at the namenode
+        let creates = fake.log().filter { $0.op == "CREATE" }
+        #expect(creates.filter { $0.side == "namenode" }.allSatisfy { $0.bodyBytes == 0 && $0.status == "307" })
+        #expect(creates.filter { $0.side == "datanode" }.map(\.status) == ["201", "403", "201"])
+        #expect(creates.first { $0.side == "datanode" }?.bodyBytes == 256_000)
     }
 }

@@ -93,7 +93,25 @@ public struct SpoolRecovery: Sendable, Equatable {
 /// Draining is at-least-once with exact resume: `peek` reads without consuming, `commit(upTo:)` after
 /// Kafka acknowledged those records persists the position; segments wholly at or below it are deleted.
 /// A crash between a produce and its commit re-sends those records (Kafka's key = post id makes the
-/// duplicates harmless downstream: trendd counts a post id once).
+/// duplicates harmless downstream: trendd counts a post id once). Delivery reports arrive out of
+/// order across partitions: feed them to a `SpoolAckWindow` and commit its `committable`. Each
+/// commit costs a file write, a rename and two fsyncs: commit per batch, not per record.
+///
+/// Typical use in ingestd:
+/// ```
+/// let spool = try Spool(directory: "/var/lib/hashtrend/spool", maxBytes: 2 << 30)
+/// // producer unavailable or queue full:
+/// try spool.append(batch: posts.map { (key: $0.idBytes, value: $0.json) })   // durable on return
+/// // broker back (and at start-up), before new posts:
+/// var window = SpoolAckWindow(after: spool.committedSeq)
+/// let records = try spool.peek(max: 1000)           // produce them; on each delivery report:
+/// if window.ack(seq) { try spool.commit(upTo: window.committable) }
+/// // a failed delivery: stop, and peek again from the committed position (at-least-once)
+/// ```
+/// `count`/`bytes` are the figures for `STATUS=`; `SpoolError.full` must be counted and logged by
+/// the caller (the post is then lost, loudly). A batch larger than `segmentBytes` stays in one
+/// segment, so segments are "about" that size. Records torn in a middle segment (disk damage, not
+/// a crash) cut that segment there; later segments are kept.
 public final class Spool: @unchecked Sendable {
     public let directory: String
     public let maxBytes: Int64

@@ -90,6 +90,8 @@ final class WebHDFSTransport {
         // No "Expect: 100-continue" round trip: the datanode answers the PUT directly.
         headers = curl_slist_append(headers, "Expect:")
         if body != nil { headers = curl_slist_append(headers, "Content-Type: application/octet-stream") }
+        // A PUT without data still says so: proxies in front of a namenode may insist (411).
+        if body == nil && method == .put { headers = curl_slist_append(headers, "Content-Length: 0") }
         defer { curl_slist_free_all(headers) }
 
         var code = CURLE_OK

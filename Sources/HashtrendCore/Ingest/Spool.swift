@@ -215,7 +215,8 @@ public final class Spool: @unchecked Sendable {
     /// The last sequence number appended (0: none ever).
     public var lastSeq: UInt64 { lock.withLock { last } }
 
-    public var isEmpty: Bool { lock.withLock { last == committed } }
+    /// Nothing left to drain.
+    public var isEmpty: Bool { count == 0 }
 
     // MARK: appending
 

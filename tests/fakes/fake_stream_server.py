@@ -20,7 +20,7 @@ Script (JSON):
   CONNECTION: {"status": 200, "headers": {"x-rate-limit-reset": "${now+3}"}, "body": {...} | "text",
                "steps": [STEP, ...]}
   STEP: {"send": "raw text"} | {"line": "text"} (+CRLF) | {"lines": ["a", "b"]}
-        | {"keepalive": N, "every": 0.1} | {"sleep": s} (a stall when nothing else is sent)
+        | {"generate": N, "template": "...{i}..."} | {"keepalive": N, "every": 0.1} | {"sleep": s} (a stall when nothing else is sent)
         | {"abort": true} (drop the TCP connection without ending the chunked body)
         | {"end": true} (end the body cleanly) | {"hold": true} (keep-alives until the client leaves)
 Every request is appended to the log as one JSON line: t, method, path, query, body, status, kind.
@@ -169,6 +169,14 @@ class Handler(BaseHTTPRequestHandler):
                 elif "lines" in step:
                     for line in step["lines"]:
                         self.chunk(line + "\r\n")
+                elif "generate" in step:
+                    # N lines from a template, `{i}` = 1...N, written in batches (volume tests).
+                    template, n, batch = step["template"], step["generate"], []
+                    for i in range(1, n + 1):
+                        batch.append(template.replace("{i}", str(i)) + "\r\n")
+                        if len(batch) == 500 or i == n:
+                            self.chunk("".join(batch))
+                            batch = []
                 elif "keepalive" in step:
                     for _ in range(step["keepalive"]):
                         self.chunk(step.get("text", "\r\n"))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import HashtrendCore
 
@@ -253,5 +254,74 @@ struct XStreamV2Tests {
         let error = StreamHarness.run(stream, timeout: 10) { false }
         #expect((error as? DaemonExit)?.code == 78)
         #expect(server.requests().count == 1)
+    }
+
+    @Test("connection refused: network errors back off linearly (250 ms, 500 ms, 750 ms)")
+    func connectionRefused() throws {
+        // A port nobody listens on: bind one, note it, close it.
+        let server = try FakeStreamServer(script: Self.script([]))
+        let port = server.port
+        server.stop()
+        var s = XFilteredStreamV2.Settings()
+        s.baseURL = "http://127.0.0.1:\(port)"
+        s.syncRules = false
+        s.stream = testStreamSettings(timeScale: 1)
+        let recorder = StreamRecorder()
+        let stream = XFilteredStreamV2(settings: s, bearerToken: Secret(Self.token), handlers: recorder.handlers)
+        func delays() -> [Double] {
+            recorder.snapshot.statuses.compactMap { if case .reconnecting(let d, _) = $0.status { return d } else { return nil } }
+        }
+        let error = StreamHarness.run(stream, timeout: 10) { delays().count >= 3 }
+        #expect(error == nil)
+        #expect(Array(delays().prefix(3)) == [0.25, 0.5, 0.75])
+        let reasons = recorder.snapshot.statuses.compactMap { if case .reconnecting(_, let r) = $0.status { return r } else { return nil } }
+        #expect(reasons.first?.contains("connection error") == true)
+        #expect(stream.counters.connects >= 3)
+    }
+
+    @Test("runOnDedicatedThread: task cancellation stops the stream")
+    func dedicatedThreadCancellation() async throws {
+        let server = try FakeStreamServer(script: Self.script([["steps": [["lines": [Self.post(1)]], ["hold": true]]]]))
+        let recorder = StreamRecorder()
+        let stream = Self.stream(server, recorder)
+        let task = Task { try await stream.runOnDedicatedThread() }
+        let deadline = Date().addingTimeInterval(10)
+        while recorder.snapshot.lines.isEmpty && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(recorder.snapshot.lines == [Self.post(1)])
+        let started = Date()
+        task.cancel()
+        try await task.value
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(recorder.snapshot.statuses.last?.status == .stopped)
+    }
+
+    @Test("volume: 100k lines in one connection arrive complete and in order (throughput printed)")
+    func volume() throws {
+        let n = 100_000
+        let template = Self.post(0).replacingOccurrences(of: "\"id\":\"0\"", with: "\"id\":\"{i}\"")
+        let server = try FakeStreamServer(script: Self.script([["steps": [["generate": n, "template": template], ["hold": true]]]]))
+        let count = Mutex(0)
+        let inOrder = Mutex(true)
+        let handlers = StreamHandlers(onLine: { line in
+            let id = JSONKeyScan.stringValue(at: ["data", "id"], in: line)
+            count.withLock { c in
+                c += 1
+                if id != String(c) { inOrder.withLock { $0 = false } }
+            }
+        })
+        var s = XFilteredStreamV2.Settings()
+        s.baseURL = server.baseURL
+        s.syncRules = false
+        s.stream = testStreamSettings()
+        let stream = XFilteredStreamV2(settings: s, bearerToken: Secret(Self.token), handlers: handlers)
+        let started = Date()
+        let error = StreamHarness.run(stream, timeout: 120) { count.withLock { $0 } >= n }
+        let seconds = Date().timeIntervalSince(started)
+        #expect(error == nil)
+        #expect(count.withLock { $0 } == n)
+        #expect(inOrder.withLock { $0 })
+        #expect(stream.counters.reconnects == 0)
+        let mb = Double(stream.counters.bytes) / 1e6
+        print("ingest volume: \(n) lines, \(String(format: "%.1f", mb)) MB in \(String(format: "%.2f", seconds)) s = \(Int(Double(n) / seconds)) lines/s (fake server included)")
     }
 }

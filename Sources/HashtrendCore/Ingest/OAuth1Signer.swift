@@ -15,6 +15,36 @@ public struct OAuth1Credentials: Sendable {
     }
 }
 
+/// Credential file names (in `$CREDENTIALS_DIRECTORY`, or `/run/secrets/` under compose).
+public enum IngestSecretNames {
+    public static let bearerToken = "bearer-token"
+    public static let x1ConsumerKey = "x1-consumer-key"
+    public static let x1ConsumerSecret = "x1-consumer-secret"
+    public static let x1AccessToken = "x1-access-token"
+    public static let x1AccessSecret = "x1-access-secret"
+    public static let mastodonToken = "mastodon-token"
+}
+
+extension OAuth1Credentials {
+    /// The four v1.1 secrets from their credential files; a missing one is a configuration error
+    /// (`DaemonExit.config`, exit 78), naming every file that is missing.
+    public static func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> OAuth1Credentials {
+        var values: [String: Secret] = [:]
+        var problems: [String] = []
+        for name in [IngestSecretNames.x1ConsumerKey, IngestSecretNames.x1ConsumerSecret,
+                     IngestSecretNames.x1AccessToken, IngestSecretNames.x1AccessSecret] {
+            do { values[name] = try SecretStore.load(name: name, file: nil, environment: environment) } catch {
+                problems.append("\(error)")
+            }
+        }
+        guard problems.isEmpty else { throw DaemonExit.config("x1: " + problems.joined(separator: "; ")) }
+        return OAuth1Credentials(consumerKey: values[IngestSecretNames.x1ConsumerKey]!,
+                                 consumerSecret: values[IngestSecretNames.x1ConsumerSecret]!,
+                                 accessToken: values[IngestSecretNames.x1AccessToken]!,
+                                 accessSecret: values[IngestSecretNames.x1AccessSecret]!)
+    }
+}
+
 /// Signs requests with OAuth 1.0a HMAC-SHA1 as X's "Creating a signature" page describes:
 /// percent-encode (RFC 3986) every query/body/oauth_* key and value, sort by key then value, join
 /// with `=`/`&`; base string = METHOD & enc(base URL) & enc(parameter string); key =

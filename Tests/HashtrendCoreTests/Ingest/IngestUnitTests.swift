@@ -153,6 +153,26 @@ struct OAuth1Tests {
         #expect(header.contains("oauth_consumer_key=\"xvz1evFS4wEEPTGEFPHBog\""))
     }
 
+    @Test("the four v1.1 secrets load from $CREDENTIALS_DIRECTORY; missing ones are named (exit 78)")
+    func loadCredentials() throws {
+        let dir = TestSupport.tempDir("creds")
+        for (name, value) in [("x1-consumer-key", "ck"), ("x1-consumer-secret", "cs\n"), ("x1-access-token", "at")] {
+            try Data(value.utf8).write(to: dir.appendingPathComponent(name))
+        }
+        let env = ["CREDENTIALS_DIRECTORY": dir.path]
+        #expect(throws: DaemonExit.self) { try OAuth1Credentials.load(environment: env) }
+        do { _ = try OAuth1Credentials.load(environment: env) } catch let e as DaemonExit {
+            #expect(e.code == 78)
+            #expect(e.message.contains("x1-access-secret"))
+            #expect(!e.message.contains("x1-consumer-key'"))
+        }
+        try Data("as".utf8).write(to: dir.appendingPathComponent("x1-access-secret"))
+        let c = try OAuth1Credentials.load(environment: env)
+        #expect(c.consumerSecret.reveal() == "cs")
+        #expect(c.accessSecret.reveal() == "as")
+        #expect("\(c.consumerKey)" == "<redacted>")
+    }
+
     @Test("percent-encoding as X's page lists it")
     func percentEncoding() {
         #expect(OAuth1Signer.percentEncode("Ladies + Gentlemen") == "Ladies%20%2B%20Gentlemen")

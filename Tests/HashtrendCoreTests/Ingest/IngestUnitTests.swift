@@ -3,7 +3,7 @@ import Testing
 @testable import HashtrendCore
 
 @Suite("Ingest: reconnect policy")
-struct ReconnectPolicyTests {
+struct IngestReconnectPolicyTests {
     @Test("network errors back off linearly by 250 ms up to 16 s")
     func networkLinear() {
         var p = ReconnectPolicy()
@@ -57,7 +57,7 @@ struct ReconnectPolicyTests {
 }
 
 @Suite("Ingest: line assembly")
-struct LineAssemblerTests {
+struct IngestLineAssemblerTests {
     func lines(_ text: String, chunks: [Int], max: Int = 100) -> (lines: [String], oversized: [(String, Int)], pending: Int) {
         var a = LineAssembler(maxLineBytes: max, prefixBytes: 8)
         let bytes = Array(text.utf8)
@@ -111,7 +111,7 @@ struct LineAssemblerTests {
 }
 
 @Suite("Ingest: OAuth 1.0a")
-struct OAuth1Tests {
+struct IngestOAuth1Tests {
     // X's "Creating a signature" worked example (docs.x.com, fundamentals/authentication/oauth-1-0a).
     static let parameters: [(String, String)] = [
         ("status", "Hello Ladies + Gentlemen, a signed OAuth request!"),
@@ -184,7 +184,7 @@ struct OAuth1Tests {
 }
 
 @Suite("Ingest: ids and scanning")
-struct RecentIDsTests {
+struct IngestRecentIDsTests {
     @Test("RecentIDs drops duplicates and evicts the oldest beyond capacity")
     func fifo() {
         var r = RecentIDs(capacity: 3)
@@ -221,7 +221,7 @@ struct RecentIDsTests {
 }
 
 @Suite("Ingest: Mastodon statuses")
-struct MastodonStatusTests {
+struct IngestMastodonStatusTests {
     @Test("HTML to text: paragraphs, <br>, links with invisible parts, entities")
     func html() {
         #expect(MastodonHTML.text("<p>Hello <a href=\"https://m.example/tags/Swift\" class=\"mention hashtag\" rel=\"tag\">#<span>Swift</span></a> &amp; friends</p><p>line one<br>line two<br />end</p>")

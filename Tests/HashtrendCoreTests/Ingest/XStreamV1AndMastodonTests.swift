@@ -4,7 +4,7 @@ import Testing
 
 /// X API v1.1 statuses/filter against the fake (mode x1), which recomputes every OAuth signature.
 @Suite("Ingest: X v1.1 statuses/filter", .serialized)
-struct XStreamV1Tests {
+struct IngestXStreamV1Tests {
     static let oauth = ["consumer_key": "ck-xvz1evFS4w", "consumer_secret": "cs-kAcSOqF21Fu85e7z/+=",
                         "access_token": "370773112-GmHxMAgYyL", "access_secret": "as-Lsww doUa&%"]
 
@@ -92,7 +92,7 @@ struct XStreamV1Tests {
 
 /// Mastodon streaming (SSE) against the fake (mode mastodon).
 @Suite("Ingest: Mastodon streaming", .serialized)
-struct MastodonStreamTests {
+struct IngestMastodonStreamTests {
     static let token = "mastodon-token-xyz"
 
     static func status(_ id: Int, html: String, tags: [String], lang: String = "en", reblog: String = "null") -> String {

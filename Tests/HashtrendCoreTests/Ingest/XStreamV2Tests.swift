@@ -5,7 +5,7 @@ import Testing
 
 /// X API v2 filtered stream against `tests/fakes/fake_stream_server.py` (mode x2).
 @Suite("Ingest: X v2 filtered stream", .serialized)
-struct XStreamV2Tests {
+struct IngestXStreamV2Tests {
     static let token = "test-bearer-AAAA%2Fb"
 
     static func script(_ connections: [[String: Any]], rules: [[String: String]] = [],

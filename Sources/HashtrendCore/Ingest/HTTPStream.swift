@@ -91,9 +91,15 @@ public struct HTTPResponse: Sendable {
 /// it at libcurl's next progress call (at least about once a second).
 public final class HTTPStream: Sendable {
     public let request: HTTPRequest
+    /// Beaten from libcurl's progress callback (about once a second even when idle), so a daemon's
+    /// watchdog sees the transfer loop alive while the stream is quiet.
+    public let heartbeat: Heartbeat?
     private let stopFlag = Atomic<Bool>(false)
 
-    public init(request: HTTPRequest) { self.request = request }
+    public init(request: HTTPRequest, heartbeat: Heartbeat? = nil) {
+        self.request = request
+        self.heartbeat = heartbeat
+    }
 
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
     public var isStopped: Bool { stopFlag.load(ordering: .relaxed) }
@@ -242,6 +248,7 @@ final class TransferContext {
 
     /// Returns false to abort (stop requested, or stalled).
     func progress() -> Bool {
+        stopSource?.heartbeat?.beat()
         if let s = stopSource, s.shouldStop() { return false }
         if stallNanos > 0 && monotonicNanos() &- lastByte > stallNanos {
             stalled = true

@@ -66,6 +66,9 @@ public struct StreamSettings: Sendable {
     public var policy = ReconnectPolicy()
     public var verifyTLS = true
     public var userAgent = "hashtrend-ingestd/\(HashtrendVersion.string)"
+    /// Beaten about once a second while the source's thread is alive (connected, idle or waiting
+    /// to reconnect): pass the daemon's `Heartbeat` so the systemd watchdog follows this loop.
+    public var heartbeat: Heartbeat?
     public init() {}
 }
 
@@ -157,13 +160,16 @@ final class StreamRunner: Sendable {
 
     func count(_ update: (inout StreamCounters) -> Void) { state.withLock { update(&$0.counters) } }
 
-    /// Sleeps up to `seconds`; returns early (false) when stopped.
+    /// Sleeps up to `seconds`, beating the heartbeat every second; returns early (false) when stopped.
     func pause(_ seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         wake.lock()
         defer { wake.unlock() }
         while !isStopped {
-            if !wake.wait(until: deadline) { break }
+            settings.heartbeat?.beat()
+            let now = Date()
+            if now >= deadline { break }
+            _ = wake.wait(until: min(deadline, now.addingTimeInterval(1)))
         }
         return !isStopped
     }
@@ -183,7 +189,7 @@ final class StreamRunner: Sendable {
             request.stallTimeout = settings.stallTimeout
             request.verifyTLS = settings.verifyTLS
             request.userAgent = settings.userAgent
-            let http = HTTPStream(request: request)
+            let http = HTTPStream(request: request, heartbeat: settings.heartbeat)
             let proceed = state.withLock { s -> Bool in
                 guard !s.stopped else { return false }
                 s.current = http

@@ -324,4 +324,31 @@ struct IngestXStreamV2Tests {
         let mb = Double(stream.counters.bytes) / 1e6
         print("ingest volume: \(n) lines, \(String(format: "%.1f", mb)) MB in \(String(format: "%.2f", seconds)) s = \(Int(Double(n) / seconds)) lines/s (fake server included)")
     }
+
+    @Test("the heartbeat keeps beating while the stream is connected but silent, and while waiting to reconnect")
+    func heartbeatWhileQuiet() throws {
+        let server = try FakeStreamServer(script: Self.script([
+            ["steps": [["lines": [Self.post(1)]], ["sleep": 2.5]]],
+            ["status": 503, "body": ["title": "Service Unavailable"]],
+            ["steps": [["hold": true]]],
+        ]))
+        let recorder = StreamRecorder()
+        let heartbeat = Heartbeat()
+        var s = XFilteredStreamV2.Settings()
+        s.baseURL = server.baseURL
+        s.syncRules = false
+        s.stream = testStreamSettings(timeScale: 0.5)   // the 503 wait is 2.5 s
+        s.stream.heartbeat = heartbeat
+        let stream = XFilteredStreamV2(settings: s, bearerToken: Secret(Self.token), handlers: recorder.handlers)
+        var checks: [Bool] = []
+        _ = StreamHarness.run(stream, timeout: 20) {
+            // Sample once every 1.3 s: 2 checks in the silent connection, 2 in the wait after the 503.
+            if recorder.snapshot.lines.isEmpty { return false }
+            Thread.sleep(forTimeInterval: 1.3)
+            checks.append(heartbeat.aliveSinceLastCheck())
+            return checks.count >= 4
+        }
+        #expect(checks == [true, true, true, true])
+        #expect(server.streamRequests().count >= 2)
+    }
 }

@@ -67,7 +67,7 @@ struct IngestLineAssemblerTests {
         var k = 0
         while i < bytes.count {
             let n = min(chunks[k % chunks.count], bytes.count - i)
-            bytes[i..<(i + n)].withUnsafeBufferPointer { p in
+            _ = bytes[i..<(i + n)].withUnsafeBufferPointer { p in
                 a.feed(p, line: { out.append(String(decoding: $0, as: UTF8.self)); return true },
                        oversized: { over.append((String(decoding: $0, as: UTF8.self), $1)) })
             }

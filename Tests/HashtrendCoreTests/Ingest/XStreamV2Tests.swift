@@ -107,8 +107,8 @@ struct IngestXStreamV2Tests {
         var expected = ReconnectPolicy(timeScale: 0.1)
         let d1 = expected.nextDelay(after: .http(status: 503), now: 0)
         let d2 = expected.nextDelay(after: .http(status: 503), now: 0)
-        #expect(t[1] - t[0] >= d1 - 0.02 && t[1] - t[0] < d1 + 0.5, "gap \(t[1] - t[0]) vs \(d1)")
-        #expect(t[2] - t[1] >= d2 - 0.02 && t[2] - t[1] < d2 + 0.5, "gap \(t[2] - t[1]) vs \(d2)")
+        #expect(t[1] - t[0] >= d1 - 0.02 && t[1] - t[0] < d1 + 1.0, "gap \(t[1] - t[0]) vs \(d1)")
+        #expect(t[2] - t[1] >= d2 - 0.02 && t[2] - t[1] < d2 + 1.0, "gap \(t[2] - t[1]) vs \(d2)")
         #expect(stream.counters.reconnects == 2)
     }
 
@@ -134,7 +134,7 @@ struct IngestXStreamV2Tests {
         #expect(t[1] >= reset - 0.05, "reconnected \(reset - t[1]) s before the reset")
         #expect(t[1] - t[0] < 4)
         // Second 429 without a reset header: the doubled backoff, 1.2 s.
-        #expect(t[2] - t[1] >= 1.2 - 0.02 && t[2] - t[1] < 1.2 + 0.6, "gap \(t[2] - t[1])")
+        #expect(t[2] - t[1] >= 1.2 - 0.02 && t[2] - t[1] < 1.2 + 1.0, "gap \(t[2] - t[1])")
     }
 
     @Test("a stall (no byte for the stall timeout) aborts and reconnects")
@@ -151,7 +151,7 @@ struct IngestXStreamV2Tests {
         let t = Self.times(server.streamRequests())
         try #require(t.count == 2)
         // Detected between 1 s and ~2.5 s (libcurl's progress callback runs about once a second when idle).
-        #expect(t[1] - t[0] >= 1.0 && t[1] - t[0] < 3.0, "gap \(t[1] - t[0])")
+        #expect(t[1] - t[0] >= 1.0 && t[1] - t[0] < 3.5, "gap \(t[1] - t[0])")
         let reasons = recorder.snapshot.statuses.compactMap { s -> String? in
             if case .reconnecting(_, let r) = s.status { return r }
             return nil

@@ -165,6 +165,7 @@ struct TopCommand: ParsableCommand {
         try consumer.assign(assignments)
 
         var model = TopModel(capacity: max(256, history * 4))
+        var recordsRead = 0
         var badRecords = 0
         var lastBad: String? = nil
         var dirty = true
@@ -176,7 +177,7 @@ struct TopCommand: ParsableCommand {
             TopRenderer.Options(rows: rows, history: history, risingScore: rising, finalOnly: finalOnly, footer: footer)
         }
         func footerLines() -> [String] {
-            var s = "q quit  \(topic) @ \(bootstrap)  \(model.recordsSeen) record(s), \(model.windows.count) window(s)"
+            var s = "q quit  \(topic) @ \(bootstrap)  \(recordsRead) record(s), \(model.windows.count) window(s)"
             if badRecords > 0 { s += ", \(badRecords) unreadable" }
             return [s] + [recent.last ?? lastBad].compactMap { $0 }
         }
@@ -188,11 +189,13 @@ struct TopCommand: ParsableCommand {
                     if e.name == "_PARTITION_EOF" { caughtUp.insert(m.partition) } else { recent.note("kafka: \(e)") }
                     continue
                 }
+                recordsRead += 1
                 do {
                     if model.feed(try TrendWindow(json: m.valueBytes)) { dirty = true }
                 } catch {
                     badRecords += 1
-                    lastBad = "unreadable record \(topic)[\(m.partition)]@\(m.offset): \(error)"
+                    let why = (error as? TrendWindowJSONError)?.description ?? "not valid JSON"
+                    lastBad = "unreadable record \(topic)[\(m.partition)]@\(m.offset): \(why)"
                     if !interactive && badRecords <= 5 { stderrLine("hashtrend top: \(lastBad!)") }
                 }
                 if m.offset + 1 >= targets[m.partition] ?? 0 { caughtUp.insert(m.partition) }
@@ -216,8 +219,8 @@ struct TopCommand: ParsableCommand {
                     return
                 }
                 if elapsedMillis() >= waitMillis {
-                    let what = badRecords > 0 ? ", \(badRecords) unreadable record(s)" : ""
-                    throw failure("no window in topic '\(topic)' within \(wait) (\(model.recordsSeen) record(s) read\(what))")
+                    let what = badRecords > 0 ? ", \(badRecords) unreadable" : ""
+                    throw failure("no window in topic '\(topic)' within \(wait) (\(recordsRead) record(s) read\(what))")
                 }
                 continue
             }
@@ -226,7 +229,7 @@ struct TopCommand: ParsableCommand {
                 if terminal.quitKeyPressed() { break }
                 let tick = elapsedMillis() - lastDraw >= refreshMillis
                 let resize = resized.exchange(false, ordering: .relaxed)
-                if (ready && dirty) || tick || resize {
+                if ready && (dirty || tick || resize) {
                     let g = geometry()
                     let text = TopRenderer.render(model, width: g.width, color: useColor, now: clockNow(),
                                                   options: options(rows: g.rows, footer: footerLines()))

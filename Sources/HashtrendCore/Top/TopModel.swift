@@ -38,15 +38,23 @@ public struct TopModel: Sendable, Equatable {
     /// Window ends known, ascending.
     public var windowEnds: [Int64] { windows.keys.sorted() }
 
-    /// The window the table shows. The newest final window is complete; when provisional updates exist
-    /// for later windows, the oldest of those (the one that becomes final next) is shown instead: it holds
-    /// nearly a full window of the newest data, whereas the newest open window has only its first pane.
-    /// Before any final record: the oldest provisional window, for the same reason.
+    /// The window the table shows. Hopping windows overlap, and with early updates several are open at
+    /// once: the newest holds only its first pane, the oldest open one may lag far behind. Shown is the
+    /// newest window that can hold nearly a full window of the newest data (end <= newest end - size +
+    /// hop, the hop read off the gaps between known window ends), or the newest final window if that is
+    /// newer. With finals only this is simply the newest final window; `finalOnly` never shows a
+    /// provisional one.
     public func currentWindowEnd(finalOnly: Bool = false) -> Int64? {
-        let newestFinal = windows.values.filter(\.final).map(\.windowEndMillis).max()
+        let newestFinal = windows.values.lazy.filter(\.final).map(\.windowEndMillis).max()
         if finalOnly { return newestFinal }
-        let openAfter = windows.keys.filter { $0 > (newestFinal ?? .min) }.min()
-        return openAfter ?? newestFinal
+        let ends = windowEnds
+        guard let newest = ends.last, let w = windows[newest] else { return nil }
+        let size = max(0, w.windowEndMillis - w.windowStartMillis)
+        var hop = size
+        for (a, b) in zip(ends, ends.dropFirst()) { hop = min(hop, b - a) }
+        let fullest = newest - size + hop
+        let candidate = ends.last(where: { $0 <= fullest }) ?? ends[0]
+        return max(candidate, newestFinal ?? .min)
     }
 
     /// The known window just before `end` (the baseline for rank changes).

@@ -10,22 +10,20 @@ public struct TopRenderer: Sendable {
         public var risingScore: Double
         /// Show only final windows (never a provisional update).
         public var finalOnly: Bool
-        public var title: String
         /// Extra lines under the table (keys, connection state); nil for none.
         public var footer: [String]?
 
         public init(rows: Int = 20, history: Int = 12, risingScore: Double = 2, finalOnly: Bool = false,
-                    title: String = "hashtrend top", footer: [String]? = nil) {
+                    footer: [String]? = nil) {
             self.rows = rows
             self.history = history
             self.risingScore = risingScore
             self.finalOnly = finalOnly
-            self.title = title
             self.footer = footer
         }
     }
 
-    /// Lines above the table rows (title, figures, blank, column header): what `--rows` must leave room for.
+    /// Lines above the table rows (window, figures, blank, column header): what `--rows` must leave room for.
     public static let headerLines = 4
 
     public static let sparkLevels: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
@@ -43,8 +41,7 @@ public struct TopRenderer: Sendable {
         guard let snap = model.snapshot(rows: options.rows, history: options.history, risingScore: options.risingScore,
                                         finalOnly: options.finalOnly) else {
             var l = StyledLine()
-            l.add(options.title, .bold)
-            l.add("  waiting for a window (\(model.recordsSeen) record(s) read)")
+            l.add("waiting for a window (\(model.recordsSeen) record(s) read)", .bold)
             out.append(l)
             for f in options.footer ?? [] { var fl = StyledLine(); fl.add(f, .dim); out.append(fl) }
             return out.map { $0.truncated(to: cols) }
@@ -52,9 +49,8 @@ public struct TopRenderer: Sendable {
         let w = snap.window
 
         var title = StyledLine()
-        title.add(options.title, .bold)
-        title.add("  " + bounds(start: w.windowStartMillis, end: w.windowEndMillis))
-        title.add("  (\(HTDuration(millis: snap.windowMillis)))  ")
+        title.add("window " + bounds(start: w.windowStartMillis, end: w.windowEndMillis), .bold)
+        title.add(" (\(HTDuration(millis: snap.windowMillis)))  ")
         title.add(w.final ? "FINAL" : "PROVISIONAL", w.final ? .boldGreen : .boldYellow)
         let lag = snap.lagMillis(now: now)
         title.add("  ")

@@ -44,7 +44,7 @@ import Glibc
                                                    "--now", "2026-01-01T00:01:50Z"])
         #expect(rc2 == 0)
         #expect(out2 == """
-        hashtrend top  2026-01-01 00:00:20 - 00:01:20 UTC  (1m)  FINAL  30s behind
+        window 2026-01-01 00:00:20 - 00:01:20 UTC (1m)  FINAL  30s behind
         posts 720 (12.0/s)  distinct 45  late 2  emitted 00:01:25
 
         RANK  CHG  HASHTAG  COUNT  SCORE  HISTORY
@@ -111,7 +111,7 @@ import Glibc
         let first = try #require(waitFor(p) { !$0.isEmpty }.first)
         #expect(first["window_end"] as? String == "2026-01-01T00:01:20.000Z")
         #expect(first["history_window_ends"] as? [String] == ["2026-01-01T00:01:20.000Z"], "--backlog 1 reads only the last record")
-        try Self.produce([F.w3early, F.w3], to: broker)
+        try Self.produce([F.w3early, F.w3, F.w4, F.w5], to: broker)
         let objs = waitFor(p) { ($0.last?["rows"] as? [Any])?.count == 5 }
         let last = try #require(objs.last)
         #expect(last["window_end"] as? String == "2026-01-01T00:01:40.000Z")
@@ -123,7 +123,7 @@ import Glibc
 
         let q = try ChildProcess(Self.ht, args)
         let again = try #require(waitFor(q) { !$0.isEmpty }.first)
-        #expect(again["window_end"] as? String == "2026-01-01T00:01:40.000Z")
+        #expect(again["window_end"] as? String == "2026-01-01T00:02:20.000Z", "w5, the one window read")
         #expect(again["previous_window_end"] is NSNull, "only the last record was read back")
         q.signal(SIGINT)
         #expect(q.wait(timeout: 10) == 0, "exit after SIGINT: \(q.stderr)")
@@ -153,7 +153,7 @@ import Glibc
             #expect(out.hasPrefix("\u{1B}[?1049h\u{1B}[?25l"), "alternate screen, cursor hidden")
             #expect(out.hasSuffix("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"), "cursor shown, main screen back")
             #expect(out.contains("\u{1B}[1;33mPROVISIONAL") == !noColor)
-            #expect(out.contains("q quit  trends @ \(broker.bootstrap)  6 record(s), 3 window(s)"))
+            #expect(out.contains("q quit  trends @ \(broker.bootstrap)  8 record(s), 5 window(s)"))
         }
     }
 }

@@ -1,7 +1,7 @@
 import HashtrendCore
 
-/// Three hopping windows (1m, advancing 20s): two final, the third provisional, and the table the
-/// renderer must make of them (worked out by hand from the rules in docs/top.md).
+/// Hopping windows (1m, advancing 20s): two final, three provisional, and the table the renderer
+/// must make of them (it shows w3: the newest window holding nearly a full minute of the newest data) (worked out by hand from the rules in docs/top.md).
 enum TopFixture {
     static func t(_ hms: String) -> Int64 { EventTime.parse("2026-01-01T\(hms).000Z")! }
 
@@ -28,14 +28,20 @@ enum TopFixture {
                            [("kafka", "Kafka", 45, 4.0), ("go", "Go", 24, 2.5), ("swift", "swift", 24, -0.3),
                             ("東京", "東京", 6, 0.0), ("rust", "Rust", 3, -1.2)])
 
+    /// The newer open windows trendd updates alongside w3 (they hold less of the newest data).
+    static let w4 = window("00:01:00", "00:02:00", final: false, emitted: "00:01:41", posts: 500, distinct: 30,
+                           [("kafka", "Kafka", 20, 1.0), ("go", "Go", 15, 3.0)])
+    static let w5 = window("00:01:20", "00:02:20", final: false, emitted: "00:01:41", posts: 200, distinct: 20,
+                           [("go", "Go", 8, 2.0)])
+
     /// Arrival order as trendd would publish them, with a stale early update of w2 after its final.
-    static let records: [TrendWindow] = [w1, w2early, w2, w3early, w2early, w3]
+    static let records: [TrendWindow] = [w1, w2early, w2, w3early, w4, w2early, w3, w5]
 
     static let now = t("00:01:50")
 
     /// `render(width: 80, color: false, now: now)` of a model fed `records`.
     static let expectedTable = """
-    hashtrend top  2026-01-01 00:00:40 - 00:01:40 UTC  (1m)  PROVISIONAL  10s behind
+    window 2026-01-01 00:00:40 - 00:01:40 UTC (1m)  PROVISIONAL  10s behind
     posts 900 (15.0/s)  distinct 50  late 0  emitted 00:01:41
 
     RANK  CHG  HASHTAG  COUNT  SCORE  HISTORY

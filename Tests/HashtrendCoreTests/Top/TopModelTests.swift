@@ -25,28 +25,49 @@ import Testing
         #expect(m.windows[F.t("00:01:40")] == F.w3early, "provisional records replace each other in arrival order")
     }
 
-    @Test func theShownWindowIsTheOldestOpenOneAfterTheNewestFinal() {
+    @Test func theShownWindowHoldsNearlyAFullWindowOfTheNewestData() {
         var m = TopModel()
         #expect(m.currentWindowEnd() == nil)
         #expect(m.snapshot(rows: 10) == nil)
         m.feed(F.w3)
-        #expect(m.currentWindowEnd() == F.t("00:01:40"), "only provisional windows: the oldest")
+        #expect(m.currentWindowEnd() == F.t("00:01:40"), "a single window is shown whatever it is")
         #expect(m.currentWindowEnd(finalOnly: true) == nil)
+        m.feed(F.w5)
+        m.feed(F.w4)
+        #expect(m.currentWindowEnd() == F.t("00:01:40"), "only provisional windows: newest end - size + hop")
         m.feed(F.w1)
-        #expect(m.currentWindowEnd() == F.t("00:01:40"))
         m.feed(F.w2)
-        var w4 = F.w3
-        w4.windowStartMillis += 20_000
-        w4.windowEndMillis += 20_000
-        m.feed(w4)
-        #expect(m.currentWindowEnd() == F.t("00:01:40"), "the window after the newest final, not the newest open one")
+        #expect(m.currentWindowEnd() == F.t("00:01:40"))
         #expect(m.currentWindowEnd(finalOnly: true) == F.t("00:01:20"))
-        var w3final = F.w3
-        w3final.final = true
-        m.feed(w3final)
+
+        // Without the newer open windows, w3 is the newest window and holds only its first pane.
+        var few = TopModel()
+        for w in [F.w1, F.w2, F.w3] { few.feed(w) }
+        #expect(few.currentWindowEnd() == F.t("00:01:20"))
+        few.feed(F.w4)
+        #expect(few.currentWindowEnd() == F.t("00:01:20"))
+        few.feed(F.w5)
+        #expect(few.currentWindowEnd() == F.t("00:01:40"))
+
+        // A newer final window wins over any provisional one.
+        var w4final = F.w4
+        w4final.final = true
+        m.feed(w4final)
         #expect(m.currentWindowEnd() == F.t("00:02:00"))
-        m.feed(F.w2early)
-        #expect(m.window(before: F.t("00:01:40"))?.final == true, "w2 stays final")
+        m.feed(F.w4)
+        #expect(m.currentWindowEnd() == F.t("00:02:00"), "w4 stays final")
+
+        // Finality stuck far behind (a slow input partition): the fullest provisional window is shown.
+        var stuck = TopModel()
+        stuck.feed(F.w1)
+        for i in 1...8 {
+            var w = F.w3
+            w.windowStartMillis = F.t("00:00:00") + Int64(i) * 20_000
+            w.windowEndMillis = w.windowStartMillis + 60_000
+            stuck.feed(w)
+        }
+        #expect(stuck.currentWindowEnd() == F.t("00:03:00"), "newest 00:03:40 - 1m + 20s")
+        #expect(stuck.currentWindowEnd(finalOnly: true) == F.t("00:01:00"))
     }
 
     @Test func rankChangesAgainstThePreviousWindow() throws {
@@ -71,15 +92,15 @@ import Testing
 
     @Test func historyCoversTheLastWindowsUpToTheShownOne() throws {
         var m = TopModel()
-        for (i, c) in [1, 2, 4, 8, 5].enumerated() {
+        for (i, c) in [1, 2, 4, 8, 5, 3, 1].enumerated() {
             let end = F.t("00:01:00") + Int64(i) * 20_000
-            m.feed(TrendWindow(windowStartMillis: end - 60_000, windowEndMillis: end, final: i < 4, emittedAtMillis: end,
+            m.feed(TrendWindow(windowStartMillis: end - 60_000, windowEndMillis: end, final: i < 2, emittedAtMillis: end,
                                posts: 10, distinct: 1, lateDropped: 0,
                                top: [TrendEntry(tag: "x", display: "X", count: Int64(c), rank: 1, score: 0)]
                                    + (i == 2 ? [] : [TrendEntry(tag: "y", display: "Y", count: 1, rank: 2, score: 0)])))
         }
         let s = try #require(m.snapshot(rows: 5, history: 12))
-        #expect(s.window.windowEndMillis == F.t("00:02:20"), "the open window after the last final")
+        #expect(s.window.windowEndMillis == F.t("00:02:20"), "newest 00:03:00 - 1m + 20s")
         #expect(s.rows[0].history == [1, 2, 4, 8, 5])
         #expect(s.rows[1].history == [1, 1, nil, 1, 1])
         #expect(TopRenderer.sparkline(s.rows[0].history) == "▁▂▄█▅")
@@ -87,7 +108,7 @@ import Testing
         let short = try #require(m.snapshot(rows: 5, history: 3))
         #expect(short.historyWindowEnds == [F.t("00:01:40"), F.t("00:02:00"), F.t("00:02:20")])
         #expect(short.rows[0].history == [4, 8, 5])
-        #expect(try #require(m.snapshot(rows: 5, history: 3, finalOnly: true)).rows[0].history == [2, 4, 8])
+        #expect(try #require(m.snapshot(rows: 5, history: 3, finalOnly: true)).rows[0].history == [1, 2])
     }
 
     @Test func sparklineScalesToEachTagsOwnPeak() {
@@ -118,6 +139,6 @@ import Testing
         #expect(s.windowMillis == 60_000)
         #expect(s.lagMillis(now: F.now) == 10_000)
         #expect(s.historyWindowEnds.count == 3)
-        #expect(s.windowsKnown == 3)
+        #expect(s.windowsKnown == 5)
     }
 }

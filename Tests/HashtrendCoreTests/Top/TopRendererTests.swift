@@ -20,7 +20,7 @@ import Testing
         let plain = TopRenderer.render(F.model(), width: 80, color: false, now: F.now)
         let coloured = TopRenderer.render(F.model(), width: 80, color: true, now: F.now)
         #expect(coloured != plain)
-        #expect(coloured.contains("\u{1B}[1;33mPROVISIONAL\u{1B}[0m"))
+        #expect(coloured.hasPrefix("\u{1B}[1mwindow 2026-01-01 00:00:40 - 00:01:40 UTC\u{1B}[0m (1m)  \u{1B}[1;33mPROVISIONAL\u{1B}[0m"))
         #expect(coloured.contains("\u{1B}[1;32m▲1 \u{1B}[0m"))
         #expect(coloured.contains("\u{1B}[1;31m▼1 \u{1B}[0m"))
         #expect(coloured.contains("\u{1B}[1;36mNEW\u{1B}[0m"))
@@ -70,7 +70,7 @@ import Testing
             if width == 200 {
                 #expect(lines[5].contains("#AVeryLongHashtagThatWouldNeverFitIntoANarrowTerminalWindow  "))
             }
-            if width == 20 { #expect(lines[0] == "hashtrend top  2026…") }
+            if width == 20 { #expect(lines[0] == "window 2026-01-01 0…") }
         }
         let coloured = TopRenderer.render(m, width: 30, color: true, now: F.now)
         for l in coloured.split(separator: "\n") {
@@ -105,7 +105,7 @@ import Testing
 
     @Test func waitingAndEmptyWindows() {
         let waiting = TopRenderer.render(TopModel(), width: 80, color: false, now: F.now)
-        #expect(waiting == "hashtrend top  waiting for a window (0 record(s) read)\n")
+        #expect(waiting == "waiting for a window (0 record(s) read)\n")
         var m = TopModel()
         var w = F.w1
         w.top = []

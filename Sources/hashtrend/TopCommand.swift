@@ -13,10 +13,11 @@ struct TopCommand: ParsableCommand {
         commandName: "top",
         abstract: "The live trends table: the current window's top hashtags, read from the trends topic.",
         discussion: """
-        Reads the last --backlog records of each partition (no consumer group, no commits), then follows the
-        topic and redraws in place. Keys: q quits (Ctrl-C and SIGTERM too; the terminal is restored).
-        Piped, it prints a plain table per update; --json prints one JSON object per update; --once prints
-        the latest window and exits (exit status 1 when no window arrives within --wait). See docs/top.md.
+        Reads the last --backlog records of each partition (no consumer group, no commits), then follows the \
+        topic and redraws in place. q quits, as do Ctrl-C and SIGTERM; the terminal is restored.
+
+        Piped, it prints a plain table per update; --json prints one JSON object per update; --once prints \
+        the latest window and exits (status 1 when no window arrives within --wait). See docs/top.md.
         """)
 
     @OptionGroup var kafka: KafkaClientOptions
@@ -33,14 +34,14 @@ struct TopCommand: ParsableCommand {
     @Option(help: "Table rows (default: what fits the terminal, else 20).")
     var rows: Int?
 
-    @Option(help: "How long to wait for the topic and a first window (with --once: then exit 1).")
+    @Option(help: "With --once: how long to wait for the topic and a window before exiting with status 1.")
     var wait: String = "10s"
 
     @Option(help: "Sparkline length, in windows.")
     var history: Int = 12
 
-    @Option(help: "Records read back from the end of each partition at start.")
-    var backlog: Int = 50
+    @Option(help: "Records read back from the end of each partition at start (early updates publish several records per hop).")
+    var backlog: Int = 500
 
     @Option(help: "Scores at or above this are marked rising (\(TopRenderer.risingMarker)).")
     var rising: Double = 2

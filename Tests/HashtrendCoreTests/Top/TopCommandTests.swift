@@ -129,9 +129,9 @@ import Glibc
         #expect(q.wait(timeout: 10) == 0, "exit after SIGINT: \(q.stderr)")
     }
 
-    /// On a terminal (a pty from script(1)): alternate screen, hidden cursor, colour; `q` quits and
-    /// everything is restored; NO_COLOR turns colour off.
-    @Test func fullScreenOnATerminalQuitsOnQ() throws {
+    /// On a terminal (a pty from script(1)): alternate screen, hidden cursor, colour; `q` (or SIGTERM)
+    /// quits and everything is restored, the terminal modes included; NO_COLOR turns colour off.
+    @Test func fullScreenOnATerminalQuitsAndRestoresTheTerminal() throws {
         let script = "/usr/bin/script"
         guard FileManager.default.isExecutableFile(atPath: script) else {
             Issue.record("script(1) from util-linux is needed for the terminal test")
@@ -140,20 +140,35 @@ import Glibc
         let broker = try BrokerProcess(topics: ["trends:1"])
         defer { broker.stop() }
         try Self.produce(F.records, to: broker)
-        for noColor in [false, true] {
-            let cmd = "\(Self.ht) top --brokers \(broker.bootstrap) --width 80 --now 2026-01-01T00:01:50Z"
+        let dir = TestSupport.tempDir("top")
+        for bySignal in [false, true] {
+            let pidFile = dir.appendingPathComponent("pid-\(bySignal)").path
+            let top = "\(Self.ht) top --brokers \(broker.bootstrap) --width 80 --now 2026-01-01T00:01:50Z"
+            // The shell runs top in its own pid (exec), then prints the terminal modes after it.
+            let cmd = "sh -c 'echo $$ > \(pidFile); exec \(top)'; echo; echo \"modes: $(stty -a | tr '\\n' ' ')\""
             let p = try ChildProcess(script, ["-q", "-e", "-c", cmd, "/dev/null"],
-                                     environment: ["TERM": "xterm-256color", "NO_COLOR": noColor ? "1" : ""])
+                                     environment: ["TERM": "xterm-256color", "NO_COLOR": bySignal ? "1" : ""])
             let deadline = Date().addingTimeInterval(20)
             while !p.stdout.contains("#Rust") && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
             #expect(p.stdout.contains("#Rust"), "table drawn: \(p.stdout)")
-            p.write("q")
-            #expect(p.wait(timeout: 10) == 0, "quit on q: \(p.stderr)")
+            if bySignal {
+                let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                kill(pid, SIGTERM)
+            } else {
+                p.write("q")
+            }
+            #expect(p.wait(timeout: 10) == 0, "stderr: \(p.stderr)")
             let out = p.stdout
-            #expect(out.hasPrefix("\u{1B}[?1049h\u{1B}[?25l"), "alternate screen, cursor hidden")
-            #expect(out.hasSuffix("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"), "cursor shown, main screen back")
-            #expect(out.contains("\u{1B}[1;33mPROVISIONAL") == !noColor)
-            #expect(out.contains("q quit  trends @ \(broker.bootstrap)  8 record(s), 5 window(s)"))
+            let parts = out.components(separatedBy: "modes: ")
+            #expect(parts.count == 2)
+            let screen = parts[0].trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(screen.hasPrefix("\u{1B}[?1049h\u{1B}[?25l"), "alternate screen, cursor hidden")
+            #expect(screen.hasSuffix("\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l"), "cursor shown, main screen back")
+            #expect(screen.contains("\u{1B}[1;33mPROVISIONAL") == !bySignal, "NO_COLOR")
+            #expect(screen.contains("PROVISIONAL"))
+            #expect(screen.contains("q quit  trends @ \(broker.bootstrap)  8 record(s), 5 window(s)"))
+            let modes = " " + (parts.last ?? "") + " "
+            #expect(modes.contains(" icanon ") && modes.contains(" echo "), "canonical mode and echo restored: \(modes)")
         }
     }
 }

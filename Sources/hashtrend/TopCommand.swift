@@ -91,11 +91,19 @@ struct TopCommand: ParsableCommand {
 
         let stop = Atomic<Bool>(false)
         let resized = Atomic<Bool>(false)
+        let suspend = Atomic<Bool>(false)
         var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] {
+        // Ctrl-Z on the full screen: the loop puts the terminal back before stopping (see below).
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] + (interactive ? [SIGTSTP] : []) {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { if sig == SIGWINCH { resized.store(true, ordering: .relaxed) } else { stop.store(true, ordering: .relaxed) } }
+            s.setEventHandler {
+                switch sig {
+                case SIGWINCH: resized.store(true, ordering: .relaxed)
+                case SIGTSTP: suspend.store(true, ordering: .relaxed)
+                default: stop.store(true, ordering: .relaxed)
+                }
+            }
             s.resume()
             sources.append(s)
         }
@@ -228,6 +236,13 @@ struct TopCommand: ParsableCommand {
 
             if let terminal {
                 if terminal.quitKeyPressed() { break }
+                if suspend.exchange(false, ordering: .relaxed) {
+                    terminal.restore()
+                    kill(getpid(), SIGSTOP)
+                    // Continued (fg): take the screen back and redraw it whole.
+                    terminal.enter()
+                    resized.store(true, ordering: .relaxed)
+                }
                 let tick = elapsedMillis() - lastDraw >= refreshMillis
                 let resize = resized.exchange(false, ordering: .relaxed)
                 if ready && (dirty || tick || resize) {

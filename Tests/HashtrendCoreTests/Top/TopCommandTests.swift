@@ -129,6 +129,18 @@ import Glibc
         #expect(q.wait(timeout: 10) == 0, "exit after SIGINT: \(q.stderr)")
     }
 
+    /// Waits until /proc says the process is in `state` (R, S, T, ...).
+    static func waitForState(_ pid: Int32, _ state: String, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+               let close = stat.lastIndex(of: ")"),
+               stat[stat.index(close, offsetBy: 2)...].hasPrefix(state) { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
     /// On a terminal (a pty from script(1)): alternate screen, hidden cursor, colour; `q` (or SIGTERM)
     /// quits and everything is restored, the terminal modes included; NO_COLOR turns colour off.
     @Test func fullScreenOnATerminalQuitsAndRestoresTheTerminal() throws {
@@ -153,6 +165,21 @@ import Glibc
             #expect(p.stdout.contains("#Rust"), "table drawn: \(p.stdout)")
             if bySignal {
                 let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                // Ctrl-Z: the screen is given back before the process stops, and taken again when it
+                // continues (script(1) itself may continue it at once, so SIGCONT is sent regardless).
+                kill(pid, SIGTSTP)
+                _ = Self.waitForState(pid, "T", timeout: 2)
+                kill(pid, SIGCONT)
+                let cycle = "\u{1B}[0m\u{1B}[?25h\u{1B}[?1049l\u{1B}[?1049h\u{1B}[?25l"
+                let back = Date().addingTimeInterval(10)
+                while !p.stdout.contains(cycle) && Date() < back { Thread.sleep(forTimeInterval: 0.05) }
+                #expect(p.stdout.contains(cycle), "restored on SIGTSTP, alternate screen again after SIGCONT")
+                let redrawn = p.stdout.components(separatedBy: cycle).last ?? ""
+                let again = Date().addingTimeInterval(10)
+                while !(p.stdout.components(separatedBy: cycle).last ?? "").contains("#Rust") && Date() < again {
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                #expect((p.stdout.components(separatedBy: cycle).last ?? redrawn).contains("#Rust"), "redrawn after SIGCONT")
                 kill(pid, SIGTERM)
             } else {
                 p.write("q")

@@ -41,7 +41,7 @@ struct TopCommand: ParsableCommand {
     var history: Int = 12
 
     @Option(help: "Records read back from the end of each partition at start (early updates publish several records per hop).")
-    var backlog: Int = 500
+    var backlog: Int = 1000
 
     @Option(help: "Scores at or above this are marked rising (\(TopRenderer.risingMarker)).")
     var rising: Double = 2

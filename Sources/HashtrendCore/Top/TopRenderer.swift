@@ -57,7 +57,7 @@ public struct TopRenderer: Sendable {
         if lag >= 0 {
             title.add("\(age(lag)) behind", lag > snap.windowMillis ? .yellow : nil)
         } else {
-            title.add("ends in \(age(-lag))")
+            title.add("ends in \(age(-lag + 999))")
         }
         out.append(title)
 

@@ -111,7 +111,7 @@ struct TopCommand: ParsableCommand {
 
         // librdkafka's complaints would scribble over a full-screen table: there they go to the footer.
         let recent = RecentLog()
-        let logger = Logger(label: "hashtrend.top") { label in
+        let logger = Logger(label: "hashtrend.top") { _ in
             var h = RecentLogHandler(recent: recent, echo: !interactive)
             h.logLevel = .warning
             return h
@@ -143,12 +143,21 @@ struct TopCommand: ParsableCommand {
         // Find the partitions, then start a little before the end of each.
         var partitions = 0
         var lastWaitDraw: Int64 = -1_000_000
+        var discoveryError: Error? = nil
         while !stop.load(ordering: .relaxed) {
-            if let n = try? consumer.partitionCount(topic: topic, timeout: .seconds(2)), n > 0 {
-                partitions = n
-                break
+            do {
+                if let n = try consumer.partitionCount(topic: topic, timeout: .seconds(2)), n > 0 {
+                    partitions = n
+                    break
+                }
+                discoveryError = nil
+            } catch {
+                discoveryError = error
             }
             if elapsedMillis() >= waitMillis && once {
+                if let discoveryError {
+                    throw failure("cannot read the topics of \(bootstrap) (waited \(wait)): \(discoveryError)")
+                }
                 throw failure("topic '\(topic)' does not exist or has no partitions (waited \(wait))")
             }
             if let terminal, elapsedMillis() - lastWaitDraw >= 1000 {
@@ -365,9 +374,8 @@ struct RecentLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        recent.note("\(level): \(message)")
-        if echo { stderrLine("hashtrend top: \(level): \(message)") }
+    func log(event: LogEvent) {
+        recent.note("\(event.level): \(event.message)")
+        if echo { stderrLine("hashtrend top: \(event.level): \(event.message)") }
     }
 }

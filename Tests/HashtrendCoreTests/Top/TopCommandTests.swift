@@ -75,6 +75,11 @@ import Glibc
         #expect(err.contains("hashtrend top: no window in topic 'trends' within 1500ms (0 record(s) read)"), "\(err)")
         #expect(took >= 1.4 && took < 10, "took \(took)s")
 
+        // No broker at all: said so, not mistaken for a missing topic.
+        let nobody = try ChildProcess(Self.ht, ["top", "--once", "--brokers", "127.0.0.1:1", "--wait", "1s"])
+        #expect(nobody.wait(timeout: 20) == 1)
+        #expect(nobody.stderr.contains("hashtrend top: cannot read the topics of 127.0.0.1:1 (waited 1s)"), "\(nobody.stderr)")
+
         // Records that are not windows are counted, never fatal.
         let dir = TestSupport.tempDir("top")
         let junk = dir.appendingPathComponent("junk")

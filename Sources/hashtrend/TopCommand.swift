@@ -132,11 +132,11 @@ struct TopCommand: ParsableCommand {
         func elapsedMillis() -> Int64 { Int64((DispatchTime.now().uptimeNanoseconds - startedUptime) / 1_000_000) }
         let bootstrap = config["bootstrap.servers"] ?? "?"
 
-        func geometry() -> (width: Int, rows: Int) {
+        /// Width, and the rows that fit with `below` lines under the table (footer; the shell prompt after --once).
+        func geometry(below: Int = 0) -> (width: Int, rows: Int) {
             let size = stdoutTTY ? terminalSize() : nil
             let w = width ?? size?.cols ?? Int(env["COLUMNS"] ?? "").flatMap { $0 >= 20 ? $0 : nil } ?? 80
-            let footer = interactive ? 2 : once ? 1 : 0
-            let r = rows ?? size.map { max(1, $0.rows - TopRenderer.headerLines - footer) } ?? 20
+            let r = rows ?? size.map { max(1, $0.rows - TopRenderer.headerLines - below) } ?? 20
             return (max(20, w), r)
         }
 
@@ -227,7 +227,7 @@ struct TopCommand: ParsableCommand {
 
             if once {
                 if ready, model.currentWindowEnd(finalOnly: finalOnly) != nil {
-                    let g = geometry()
+                    let g = geometry(below: 1)
                     if json {
                         out.line(TopRenderer.json(model, now: clockNow(), options: options(rows: g.rows, footer: nil))!)
                     } else {
@@ -255,9 +255,10 @@ struct TopCommand: ParsableCommand {
                 let tick = elapsedMillis() - lastDraw >= refreshMillis
                 let resize = resized.exchange(false, ordering: .relaxed)
                 if ready && (dirty || tick || resize) {
-                    let g = geometry()
+                    let footer = footerLines()
+                    let g = geometry(below: footer.count + 1)
                     let text = TopRenderer.render(model, width: g.width, color: useColor, now: clockNow(),
-                                                  options: options(rows: g.rows, footer: footerLines()))
+                                                  options: options(rows: g.rows, footer: footer))
                     terminal.draw(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init),
                                   height: terminalSize()?.rows ?? 24, clear: resize)
                     lastDraw = elapsedMillis()

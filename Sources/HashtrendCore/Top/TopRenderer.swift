@@ -48,17 +48,23 @@ public struct TopRenderer: Sendable {
         }
         let w = snap.window
 
-        var title = StyledLine()
-        title.add("window " + bounds(start: w.windowStartMillis, end: w.windowEndMillis), .bold)
-        title.add(" (\(HTDuration(millis: snap.windowMillis)))  ")
-        title.add(w.final ? "FINAL" : "PROVISIONAL", w.final ? .boldGreen : .boldYellow)
         let lag = snap.lagMillis(now: now)
-        title.add("  ")
-        if lag >= 0 {
-            title.add("\(age(lag)) behind", lag > snap.windowMillis ? .yellow : nil)
-        } else {
-            title.add("ends in \(age(-lag + 999))")
+        func titleLine(dated: Bool) -> StyledLine {
+            var title = StyledLine()
+            title.add("window " + bounds(start: w.windowStartMillis, end: w.windowEndMillis, dated: dated), .bold)
+            title.add(" (\(HTDuration(millis: snap.windowMillis)))  ")
+            title.add(w.final ? "FINAL" : "PROVISIONAL", w.final ? .boldGreen : .boldYellow)
+            title.add("  ")
+            if lag >= 0 {
+                title.add("\(age(lag)) behind", lag > snap.windowMillis ? .yellow : nil)
+            } else {
+                title.add("ends in \(age(-lag + 999))")
+            }
+            return title
         }
+        // Narrow terminals lose the date before they lose the state and the lag.
+        var title = titleLine(dated: true)
+        if title.width > cols { title = titleLine(dated: false) }
         out.append(title)
 
         var figures = StyledLine()
@@ -224,10 +230,11 @@ public struct TopRenderer: Sendable {
         return (t < 0 ? "-" : "") + "\(m / 10).\(m % 10)"
     }
 
-    /// `2026-01-01 00:00:40 - 00:01:40 UTC` (the date once when both ends share it).
-    static func bounds(start: Int64, end: Int64) -> String {
+    /// `2026-01-01 00:00:40 - 00:01:40 UTC` (the date once when both ends share it), or without the date.
+    static func bounds(start: Int64, end: Int64, dated: Bool = true) -> String {
         let a = EventTime.format(millis: start), b = EventTime.format(millis: end)
         let (da, ta) = dateAndTime(a), (db, tb) = dateAndTime(b)
+        if !dated { return "\(ta) - \(tb) UTC" }
         return da == db ? "\(da) \(ta) - \(tb) UTC" : "\(da) \(ta) - \(db) \(tb) UTC"
     }
 

@@ -59,7 +59,7 @@ import Testing
         w.top[1].display = "AVeryLongHashtagThatWouldNeverFitIntoANarrowTerminalWindow"
         w.top[3].display = "東京オリンピック東京オリンピック東京オリンピック"
         m.feed(w)
-        for width in [20, 33, 43, 57, 80, 200] {
+        for width in [20, 33, 43, 57, 60, 80, 200] {
             let text = TopRenderer.render(m, width: width, color: false, now: F.now)
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
             #expect(lines.count == 9)
@@ -71,10 +71,15 @@ import Testing
                 #expect(lines[5] == "   2  ▲1   #AVeryLo…     24    2.5↑  ▄█")
                 #expect(lines[7] == "   4  NEW  #東京オ…       6    0.0    █")
             }
+            if width == 60 {
+                // The date goes first, so the state and the lag stay visible.
+                #expect(lines[0] == "window 00:00:40 - 00:01:40 UTC (1m)  PROVISIONAL  10s behind")
+            }
             if width == 200 {
                 #expect(lines[5].contains("#AVeryLongHashtagThatWouldNeverFitIntoANarrowTerminalWindow  "))
             }
-            if width == 20 { #expect(lines[0] == "window 2026-01-01 0…") }
+            if width == 20 { #expect(lines[0] == "window 00:00:40 - 0…") }
+            if width == 80 { #expect(lines[0] == "window 2026-01-01 00:00:40 - 00:01:40 UTC (1m)  PROVISIONAL  10s behind") }
         }
         let coloured = TopRenderer.render(m, width: 30, color: true, now: F.now)
         for l in coloured.split(separator: "\n") {

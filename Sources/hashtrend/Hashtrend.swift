@@ -8,6 +8,7 @@ struct Hashtrend: AsyncParsableCommand {
         abstract: "The Hashtrend operator's tool: embedded broker, topics, produce/consume, offline tools.",
         version: HashtrendVersion.string,
         subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
+                      TopCommand.self,
                       GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
     )
 

@@ -12,7 +12,7 @@ public enum SinkSettings {
         SettingSpec("rotate-interval", default: "5m", help: "Commit an open file at least this often, so rows reach the table within this delay."),
         SettingSpec("max-buffered-rows", default: "2000000", help: "While the target is unavailable, stop consuming once this many rows wait in memory."),
         SettingSpec("hdfs-user", default: "", help: "HDFS user name sent as user.name (WebHDFS without Kerberos)."),
-        SettingSpec("hdfs-token-file", default: "", help: "File with a WebHDFS delegation token (else $CREDENTIALS_DIRECTORY/hdfs-delegation-token when present)."),
+        SettingSpec("hdfs-token-file", default: "", help: "File with a WebHDFS delegation token (else $CREDENTIALS_DIRECTORY/webhdfs-delegation-token when present)."),
     ]
 
     public static let summary = "Stores the final windows of the trends topic as Parquet files (HDFS over WebHDFS, or a local directory), exactly once."

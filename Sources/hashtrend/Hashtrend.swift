@@ -8,6 +8,6 @@ struct Hashtrend: AsyncParsableCommand {
         abstract: "The Hashtrend operator's tool: embedded broker, topics, produce/consume, offline tools.",
         version: HashtrendVersion.string,
         subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
-                      GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
+                      GenerateCommand.self, ExtractCommand.self, TrendsCommand.self, BenchHotpathCommand.self, BenchParquetCommand.self]
     )
 }

@@ -57,7 +57,7 @@ struct BenchHotpathCommand: ParsableCommand {
         }
         let config = try windows.config()
         for s in stages {
-            // Warm the page cache and the allocator the same way for every stage.
+            // Each stage reads the file again (from the page cache) with a fresh decoder and engine.
             let engine = s == "count" ? try WindowEngine(config: config) : nil
             let clock = BenchClock()
             let reader = try LineReader(path: file)
@@ -110,7 +110,7 @@ struct BenchParquetCommand: ParsableCommand {
     @Option(help: "Rows to write.") var rows: Int = 10_000_000
     @Option(help: "Rows (top entries) per window.") var perWindow: Int = 50
     @Option(help: "Distinct hashtags.") var tags: Int = 20_000
-    @Option(help: "Windows per writer batch (what sinkd hands the writer at a time is one file's worth).") var batchWindows: Int = 2_000
+    @Option(help: "Windows per ParquetWriter.write call.") var batchWindows: Int = 2_000
     @Option(help: "Random seed.") var seed: UInt64 = 7
     @Option(help: "Output file (must not exist).") var out: String
 

@@ -7,9 +7,18 @@ struct Hashtrend: AsyncParsableCommand {
         commandName: "hashtrend",
         abstract: "The Hashtrend operator's tool: embedded broker, topics, produce/consume, offline tools.",
         version: HashtrendVersion.string,
-        subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
-                      TopCommand.self,
-                      GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
+        subcommands: [
+            BrokerCommand.self,
+            TopicsCommand.self,
+            ProduceCommand.self,
+            ConsumeCommand.self,
+            TopCommand.self,
+            GenerateCommand.self,
+            ExtractCommand.self,
+            TrendsCommand.self,
+            BenchHotpathCommand.self,
+            BenchParquetCommand.self,
+        ]
     )
 
     static func main() async {

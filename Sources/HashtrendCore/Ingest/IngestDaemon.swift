@@ -18,6 +18,22 @@ public enum IngestSettings {
         // synthetic
         SettingSpec("count", default: "0", help: "synthetic: stop after this many posts (0: forever)."),
         SettingSpec("seed", default: "1", help: "synthetic: random seed."),
+        // spool
+        SettingSpec("spool-dir", default: "", help: "Disk spool for posts Kafka cannot take right now (default: $STATE_DIRECTORY/spool under systemd, else ./ingestd-spool)."),
+        SettingSpec("spool-max-bytes", default: "1GiB", help: "Bound of the spool on disk; a full spool is a loud, counted error."),
+        // streams
+        SettingSpec("api-base-url", default: "https://api.x.com", help: "x2: base URL of the X API (point it at another server for tests)."),
+        SettingSpec("rule", default: "", list: true, help: "x2: a filtered-stream rule value (repeatable); the server's rules are synced to these."),
+        SettingSpec("rules-file", default: "", help: "x2: file of rules, one VALUE<TAB>TAG per line ('# ' comments)."),
+        SettingSpec("backfill-minutes", default: "0", help: "x2: ask for up to this many minutes of posts missed while disconnected (0: off)."),
+        SettingSpec("bearer-token-file", default: "", help: "x2: file with the app-only bearer token (else $CREDENTIALS_DIRECTORY/bearer-token)."),
+        SettingSpec("x1-base-url", default: "https://stream.twitter.com", help: "x1: base URL of the legacy streaming API."),
+        SettingSpec("track", default: "", list: true, help: "x1: phrases to track (repeatable)."),
+        SettingSpec("follow", default: "", list: true, help: "x1: user ids to follow (repeatable)."),
+        SettingSpec("locations", default: "", help: "x1: bounding boxes, comma-separated longitude,latitude pairs (south-west first)."),
+        SettingSpec("mastodon-instance", default: "", help: "mastodon: instance base URL, e.g. https://mastodon.social."),
+        SettingSpec("mastodon-hashtag", default: "", help: "mastodon: follow this hashtag's stream instead of the public one."),
+        SettingSpec("stall-timeout", default: "30s", help: "Streams: no byte (keep-alives included) for this long means reconnect."),
     ]
 
     public static let summary = "Streams posts (X API v2/v1.1, Mastodon, JSONL replay, synthetic) into the tweets topic, keyed by post id, without losing one to a broker outage."
@@ -65,6 +81,8 @@ public final class IngestProcessor: @unchecked Sendable {
     let count: Int
     let seed: UInt64
     let maxLine: Int
+    let stream: StreamSettings
+    private var streamCounters: (() -> StreamCounters)? = nil
     private var lastStatus = DispatchTime.now()
     private let rateMeter = RateMeter()
 
@@ -81,15 +99,25 @@ public final class IngestProcessor: @unchecked Sendable {
         maxLine = Int(c.byteSize("max-line-bytes"))
         if source == "replay" && files.isEmpty { c.problem("file", "replay needs at least one --file") }
         if source == "synthetic" && rate <= 0 { c.problem("rate", "synthetic needs a positive --rate (posts per second)") }
-        if ["x2", "x1", "mastodon"].contains(source) {
-            c.problem("source", "'\(source)' is not available in this build yet (replay and synthetic are)")
-        }
+        stream = IngestProcessor.streamSettings(c)
         let raw = c.string("raw-topic") ?? ""
         let topic = c.requireString("topic"), dlq = c.requireString("dlq-topic")
         let dedupe = c.int("dedupe-ids", range: 1...100_000_000)
         guard c.problems.isEmpty else { throw ConfigError(problems: []) }
-        publisher = try PostPublisher(kafka: context.kafka, topic: topic, rawTopic: raw.isEmpty ? nil : raw,
-                                      dlqTopic: dlq, dedupeCapacity: dedupe, logger: context.logger)
+        var spoolDir = c.string("spool-dir") ?? ""
+        if spoolDir.isEmpty {
+            let state = ProcessInfo.processInfo.environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+            spoolDir = state.map { $0 + "/spool" } ?? "./ingestd-spool"
+        }
+        let spoolMax = c.byteSize("spool-max-bytes")
+        guard c.problems.isEmpty else { throw ConfigError(problems: []) }
+        do {
+            publisher = try PostPublisher(kafka: context.kafka, topic: topic, rawTopic: raw.isEmpty ? nil : raw,
+                                          dlqTopic: dlq, dedupeCapacity: dedupe, spoolDirectory: spoolDir,
+                                          spoolMaxBytes: spoolMax, logger: context.logger)
+        } catch let e as SpoolError {
+            throw ConfigError(problems: ["--spool-dir (HASHTREND_SPOOL_DIR) \(spoolDir): \(e)"])
+        }
     }
 
     public func run(_ control: LoopControl) throws {
@@ -112,7 +140,12 @@ public final class IngestProcessor: @unchecked Sendable {
         switch source {
         case "replay": try replay(control)
         case "synthetic": synthetic(control)
-        default: break
+        default: try runStream(control)
+        }
+        // A finite source ended: send what waits in the spool while Kafka answers (bounded).
+        let until = DispatchTime.now() + .milliseconds(Int(ctx.configuration.duration("shutdown-timeout").millis))
+        while !control.shouldStop && publisher.isSpooling && DispatchTime.now() < until {
+            if publisher.drainSpool(heartbeat: ctx.heartbeat) { Thread.sleep(forTimeInterval: 0.2) }
         }
         ctx.notifier.status("flushing \(publisher.outstanding) record(s)")
         if !publisher.drain(timeout: ctx.configuration.duration("shutdown-timeout"), heartbeat: ctx.heartbeat) {
@@ -127,12 +160,107 @@ public final class IngestProcessor: @unchecked Sendable {
         let now = DispatchTime.now()
         guard now.uptimeNanoseconds - lastStatus.uptimeNanoseconds > 1_000_000_000 else { return }
         lastStatus = now
-        publisher.retryFailed()
+        publisher.drainSpool(heartbeat: ctx.heartbeat)
         let f = publisher.snapshot()
-        var s = String(format: "%@: %.0f posts/s, %lld posts, %lld delivered, %lld dead-lettered", source, rateMeter.perSecond(), f.posts, f.delivered, f.deadLettered)
+        var s = String(format: "%@: %.0f posts/s, %lld posts, %lld delivered, %lld dead-lettered, spool %lld bytes", source, rateMeter.perSecond(), f.posts, f.delivered, f.deadLettered, f.spoolBytes)
+        if let c = streamCounters?() { s += ", \(c.reconnects) reconnects" }
+        if f.spoolFull > 0 { s += ", SPOOL FULL (\(f.spoolFull) posts waiting)" }
+        if publisher.isSpooling { s += " (spooling)" }
         if !progress.isEmpty { s += ", " + progress }
         if let e = publisher.kafkaError { s += "; kafka: \(e.name)" }
         ctx.notifier.status(s)
+    }
+
+    static func streamSettings(_ c: Configuration) -> StreamSettings {
+        var st = StreamSettings()
+        st.stallTimeout = c.duration("stall-timeout", min: HTDuration(millis: 100)).seconds
+        st.maxLineBytes = Int(c.byteSize("max-line-bytes"))
+        return st
+    }
+
+    /// x2, x1, mastodon: the stream runs on its own thread; this loop drains the spool and reports.
+    private func runStream(_ control: LoopControl) throws {
+        let c = ctx.configuration
+        let publisher = self.publisher
+        let logger = ctx.logger
+        let notifier = ctx.notifier
+        let decoderBox = DecoderBox(defaultSource: source)
+        let sourceName = source
+        let meter = rateMeter
+        var settings = stream
+        settings.heartbeat = ctx.heartbeat
+        let handlers = StreamHandlers(
+            onLine: { line in
+                switch decoderBox.decode(line) {
+                case .success(let posts):
+                    for p in posts { publisher.publish(p, raw: Array(line)) }
+                    meter.add(posts.count)
+                case .failure(let e):
+                    publisher.deadLetter(reason: e.reason, bytes: Array(line), origin: sourceName)
+                }
+            },
+            onPost: { post in publisher.publish(post); meter.add(1) },
+            onBadLine: { reason, prefix in publisher.deadLetter(reason: reason, bytes: prefix, origin: sourceName) },
+            onStatus: { status in
+                switch status {
+                case .connected: notifier.status("\(sourceName): connected"); logger.info("stream connected", metadata: ["source": "\(sourceName)"])
+                case .reconnecting(let delay, let reason):
+                    notifier.status("\(sourceName): reconnecting in \(String(format: "%.1f", delay))s (\(reason))")
+                    logger.warning("stream reconnecting: \(reason)", metadata: ["source": "\(sourceName)", "delay_s": "\(delay)"])
+                default: break
+                }
+            })
+        let s: any PostStream
+        switch source {
+        case "x2":
+            var xs = XFilteredStreamV2.Settings()
+            xs.baseURL = c.string("api-base-url") ?? xs.baseURL
+            xs.rules = c.list("rule").map { XStreamRule(value: $0) }
+            if let f = c.string("rules-file"), !f.isEmpty {
+                guard let text = try? String(contentsOfFile: f, encoding: .utf8) else { throw DaemonExit.config("--rules-file \(f): cannot read") }
+                xs.rules += try XStreamRule.parseRulesFile(text, path: f)
+            }
+            let bf = c.int("backfill-minutes", range: 0...5)
+            xs.backfillMinutes = bf > 0 ? bf : nil
+            xs.stream = settings
+            let file = c.string("bearer-token-file") ?? ""
+            let token: Secret
+            do { token = try SecretStore.load(name: IngestSecretNames.bearerToken, file: file.isEmpty ? nil : file) } catch {
+                throw DaemonExit.config("x2 needs a bearer token: \(error)")
+            }
+            s = XFilteredStreamV2(settings: xs, bearerToken: token, handlers: handlers, logger: logger)
+        case "x1":
+            var xs = XStatusesFilterV1.Settings()
+            xs.baseURL = c.string("x1-base-url") ?? xs.baseURL
+            xs.track = c.list("track")
+            xs.follow = c.list("follow")
+            xs.locations = (c.string("locations") ?? "").split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            xs.stream = settings
+            let stream = XStatusesFilterV1(settings: xs, credentials: try OAuth1Credentials.load(), handlers: handlers, logger: logger)
+            try stream.validate()
+            s = stream
+        default:
+            var ms = MastodonStream.Settings()
+            ms.instance = c.string("mastodon-instance") ?? ""
+            guard !ms.instance.isEmpty else { throw DaemonExit.config("mastodon needs --mastodon-instance") }
+            let tag = c.string("mastodon-hashtag") ?? ""
+            ms.hashtag = tag.isEmpty ? nil : tag
+            ms.stream = settings
+            let token = try? SecretStore.load(name: IngestSecretNames.mastodonToken, file: nil)
+            s = MastodonStream(settings: ms, accessToken: token, handlers: handlers, logger: logger)
+        }
+        streamCounters = { s.counters }
+        let failure = ErrorBox()
+        let thread = BlockingThread(name: "ingestd-\(source)") {
+            do { try s.run() } catch { failure.set(error) }
+        }
+        while !control.shouldStop && failure.get() == nil {
+            housekeeping()
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        s.stop()
+        thread.join()
+        if let e = failure.get() { throw e }
     }
 
     private func replay(_ control: LoopControl) throws {
@@ -204,4 +332,31 @@ public final class IngestProcessor: @unchecked Sendable {
             if n & 63 == 0 { housekeeping() }
         }
     }
+}
+
+/// One decoder per stream thread, behind a lock so the handler closure can be Sendable.
+final class DecoderBox: @unchecked Sendable {
+    private var decoder: PostDecoder
+    private var posts: [Post] = []
+    private let lock = NSLock()
+    init(defaultSource: String) { decoder = PostDecoder(defaultSource: defaultSource) }
+    func decode(_ line: UnsafeBufferPointer<UInt8>) -> Result<[Post], PostDecodeError> {
+        lock.withLock {
+            posts.removeAll(keepingCapacity: true)
+            do throws(PostDecodeError) {
+                try decoder.decode(line: line, into: &posts)
+                return .success(posts)
+            } catch {
+                if case .notAPost = error { return .success([]) }
+                return .failure(error)
+            }
+        }
+    }
+}
+
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+    func set(_ e: Error) { lock.withLock { error = e } }
+    func get() -> Error? { lock.withLock { error } }
 }

@@ -16,105 +16,201 @@ public struct PublisherFigures: Sendable {
 /// Turns posts into `tweets` records: canonical JSON keyed by post id on the idempotent producer,
 /// optional raw mirror, dead letters with their reason. Thread-safe: stream sources call it from
 /// their own threads.
+///
+/// Nothing is dropped when Kafka is away: while the brokers are unreachable (or a delivery failed, or
+/// the producer queue stays full) posts go to the disk spool, in order, and new posts keep going
+/// there until the spool is drained back to Kafka (`drainSpool`, also at start-up).
 public final class PostPublisher: @unchecked Sendable {
     public let topic: String
     public let rawTopic: String?
     public let dlqTopic: String
     let producer: KafkaProducer
     let logger: Logger
+    let spool: Spool
     private let lock = NSLock()
     private var recent: RecentIDs
     private var figures = PublisherFigures()
-    private let failed = FailedRecords()
+    /// Posts go to the spool rather than to Kafka (outage, or a backlog still to drain).
+    private var spooling = false
+    private var pendingSpool: [(key: [UInt8], value: [UInt8])] = []
 
-    public init(kafka: KafkaConfig, topic: String, rawTopic: String?, dlqTopic: String, dedupeCapacity: Int, logger: Logger) throws {
+    public init(kafka: KafkaConfig, topic: String, rawTopic: String?, dlqTopic: String, dedupeCapacity: Int,
+                spoolDirectory: String, spoolMaxBytes: Int64, logger: Logger) throws {
         self.topic = topic
         self.rawTopic = rawTopic
         self.dlqTopic = dlqTopic
         self.logger = logger
         recent = RecentIDs(capacity: max(1, dedupeCapacity))
-        let failed = self.failed
+        try FileManager.default.createDirectory(atPath: spoolDirectory, withIntermediateDirectories: true)
+        let spool = try Spool(directory: spoolDirectory, maxBytes: spoolMaxBytes)
+        self.spool = spool
+        let failures = FailedRecords()
         producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "30000"]), logger: logger) { report in
-            // What Kafka did not take after all retries is kept, never dropped: re-sent by `retryFailed`.
-            if report.error != nil, let v = report.value {
-                failed.add(report.key, v, report.topic)
-            }
+            // What Kafka did not take after all retries is kept, never dropped: spooled by `housekeeping`.
+            if report.error != nil, let v = report.value, report.topic != "" { failures.add(report.key, v, report.topic) }
+        }
+        self.failures = failures
+        if spool.count > 0 {
+            spooling = true
+            logger.warning("spool holds \(spool.count) post(s) from an earlier run; draining them first", metadata: ["spool_bytes": "\(spool.bytes)"])
         }
     }
 
+    private let failures: FailedRecords
+
     /// Publishes one post (a duplicate id within the recent horizon is dropped and counted).
     public func publish(_ post: Post, raw: [UInt8]? = nil) {
-        let fresh = lock.withLock { () -> Bool in
-            let f = recent.insert(post.id)
-            if f { figures.posts += 1 } else { figures.duplicates += 1 }
-            return f
-        }
-        guard fresh else { return }
         let key = Array(post.id.utf8)
-        send(topic: topic, key: key, value: post.canonicalJSON())
-        if let rawTopic, let raw { send(topic: rawTopic, key: key, value: raw) }
+        let value = post.canonicalJSON()
+        let toSpool = lock.withLock { () -> Bool? in
+            guard recent.insert(post.id) else { figures.duplicates += 1; return nil }
+            figures.posts += 1
+            if !spooling && producer.brokersUnreachable {
+                spooling = true
+                logger.warning("Kafka unreachable: spooling posts to disk", metadata: ["error_kind": "kafka_unreachable"])
+            }
+            if spooling { pendingSpool.append((key, value)) }
+            return spooling
+        }
+        guard let toSpool else { return }
+        if toSpool {
+            if lock.withLock({ pendingSpool.count }) >= 1000 { syncSpool() }
+        } else if !send(topic: topic, key: key, value: value) {
+            lock.withLock { spooling = true; pendingSpool.append((key, value)) }
+        }
+        if let rawTopic, let raw { _ = send(topic: rawTopic, key: key, value: raw) }
     }
 
     public func deadLetter(reason: String, bytes: [UInt8], origin: String) {
         let limit = 256 * 1024
         var headers: [(String, [UInt8])] = [("hashtrend.error", Array(reason.utf8)), ("hashtrend.source", Array(origin.utf8))]
         if bytes.count > limit { headers.append(("hashtrend.truncated", Array("\(bytes.count)".utf8))) }
-        send(topic: dlqTopic, key: nil, value: bytes.count > limit ? Array(bytes.prefix(limit)) : bytes, headers: headers)
+        _ = send(topic: dlqTopic, key: nil, value: bytes.count > limit ? Array(bytes.prefix(limit)) : bytes, headers: headers, wait: true)
         lock.withLock { figures.deadLettered += 1 }
         logger.warning("line dead-lettered: \(reason)", metadata: ["error_kind": "\(reason.split(separator: ":").first ?? "")", "origin": "\(origin)"])
     }
 
-    /// Enqueues, waiting while librdkafka's queue is full (the source slows down; nothing is dropped).
-    private func send(topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, [UInt8])] = []) {
+    /// Enqueues; a queue that stays full for 2 s means Kafka is not keeping up: the caller spools.
+    private func send(topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, [UInt8])] = [], wait: Bool = false) -> Bool {
+        let deadline = DispatchTime.now() + .seconds(2)
         while true {
             do {
                 try producer.produce(topic: topic, key: key, value: value, headers: headers)
-                return
+                return true
             } catch let e as KafkaError where e.isQueueFull {
+                if !wait && DispatchTime.now() > deadline { return false }
                 Thread.sleep(forTimeInterval: 0.002)
             } catch {
-                logger.error("produce to \(topic) failed: \(error); retrying", metadata: ["error_kind": "produce"])
+                logger.error("produce to \(topic) failed: \(error)", metadata: ["error_kind": "produce"])
+                if !wait { return false }
                 Thread.sleep(forTimeInterval: 0.1)
             }
         }
     }
 
-    /// Re-sends records whose delivery failed (broker outage beyond message.timeout.ms).
-    public func retryFailed() {
-        let batch = failed.takeAll()
-        if !batch.isEmpty { logger.warning("re-sending \(batch.count) record(s) whose delivery failed") }
-        for r in batch { send(topic: r.topic, key: r.key, value: r.value) }
+    /// Makes the posts waiting for the spool durable (and failed deliveries with them).
+    public func syncSpool() {
+        let failed = failures.takeAll().filter { $0.topic == topic }
+        let batch: [(key: [UInt8], value: [UInt8])] = lock.withLock {
+            defer { pendingSpool.removeAll(keepingCapacity: true) }
+            if !failed.isEmpty { spooling = true }
+            return failed.map { ($0.key ?? [], $0.value) } + pendingSpool
+        }
+        guard !batch.isEmpty else { return }
+        do {
+            try spool.append(batch: batch)
+            lock.withLock { figures.spooled += Int64(batch.count) }
+        } catch {
+            // A full spool is loud and counted; the posts stay in memory and are retried.
+            lock.withLock {
+                figures.spoolFull += Int64(batch.count)
+                pendingSpool.insert(contentsOf: batch, at: 0)
+            }
+            logger.critical("cannot spool \(batch.count) post(s): \(error)", metadata: ["error_kind": "spool_full"])
+        }
     }
 
-    public var outstanding: Int { producer.outstanding + failed.count }
+    /// While spooling: when Kafka answers again, sends the spool's oldest posts and commits them once
+    /// acknowledged; leaves spooling mode when the spool is empty. Returns true while there is a backlog.
+    @discardableResult
+    public func drainSpool(heartbeat: Heartbeat? = nil) -> Bool {
+        syncSpool()
+        guard lock.withLock({ spooling }) else { return false }
+        // Probe: Kafka must answer a metadata request before a batch is taken from the spool.
+        guard (try? producer.partitionCount(topic: topic, timeout: .seconds(1))) != nil else { return true }
+        // Batches for up to half a second per call, so the caller's loop keeps turning.
+        let until = DispatchTime.now() + .milliseconds(500)
+        do {
+            while spool.count > 0 && DispatchTime.now() < until {
+                let records = try spool.peek(max: 5000)
+                guard let last = records.last else { break }
+                for r in records {
+                    heartbeat?.beat()
+                    guard send(topic: topic, key: r.key, value: r.value) else { return true }
+                }
+                try producer.flush(timeout: .seconds(10))
+                guard failures.count == 0 else { return true }
+                try spool.commit(upTo: last.seq)
+                logger.info("drained \(records.count) spooled post(s)", metadata: ["spool_remaining": "\(spool.count)"])
+            }
+        } catch {
+            logger.warning("spool drain paused: \(error)")
+            return true
+        }
+        // Spool empty: the posts that arrived meanwhile go straight to Kafka, and so do new ones.
+        let leftovers: [(key: [UInt8], value: [UInt8])]? = lock.withLock {
+            guard spool.count == 0 else { return nil }
+            spooling = false
+            defer { pendingSpool.removeAll() }
+            return pendingSpool
+        }
+        guard let leftovers else { return true }
+        for (i, r) in leftovers.enumerated() where !send(topic: topic, key: r.key, value: r.value) {
+            lock.withLock {
+                spooling = true
+                pendingSpool.insert(contentsOf: leftovers[i...], at: 0)
+            }
+            return true
+        }
+        logger.info("spool drained; producing directly again")
+        return false
+    }
+
+    public var outstanding: Int { producer.outstanding + failures.count }
 
     public func snapshot() -> PublisherFigures {
         var f = lock.withLock { figures }
         f.delivered = producer.deliveredCount
+        f.spoolBytes = spool.bytes
         return f
     }
 
     public var kafkaError: KafkaError? { producer.lastError }
+    public var isSpooling: Bool { lock.withLock { spooling } }
 
-    /// Waits until every record is acknowledged (re-sending failures), bounded by `timeout`.
+    /// Waits until every record is acknowledged or spooled, bounded by `timeout`.
     public func drain(timeout: HTDuration, heartbeat: Heartbeat? = nil) -> Bool {
         let deadline = DispatchTime.now() + .milliseconds(Int(timeout.millis))
         while DispatchTime.now() < deadline {
             heartbeat?.beat()
-            retryFailed()
-            if outstanding == 0 { return true }
+            syncSpool()
+            if producer.outstanding == 0 && failures.count == 0 { break }
             try? producer.flush(timeout: HTDuration(millis: 200))
         }
-        return outstanding == 0
+        syncSpool()
+        return producer.outstanding == 0
     }
 
+    /// Flushes what Kafka can take within `timeout`; everything else is already in the spool, or is
+    /// left in librdkafka's queue (reported).
     public func close(timeout: HTDuration) {
         _ = drain(timeout: timeout)
         producer.close(timeout: HTDuration(millis: 100))
+        try? spool.close()
     }
 }
 
-/// Records Kafka refused after all retries, waiting to be sent again.
+/// Records Kafka refused after all retries, waiting to be spooled.
 final class FailedRecords: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [(key: [UInt8]?, value: [UInt8], topic: String)] = []

@@ -40,6 +40,8 @@ final class KafkaClientContext: @unchecked Sendable {
     weak var consumer: KafkaConsumer?
     /// Last error librdkafka reported through error_cb (e.g. all brokers down), for STATUS= lines.
     let lastError = Mutex<KafkaError?>(nil)
+    /// Set when librdkafka reports the brokers unreachable; cleared by the next successful delivery.
+    let degraded = Atomic<Bool>(false)
     let delivered = Atomic<Int64>(0)
     let failed = Atomic<Int64>(0)
 
@@ -69,6 +71,7 @@ func hashtrendKafkaError(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePoi
     ctx.lastError.withLock { $0 = error }
     // Transport errors are routine while a broker restarts; librdkafka retries them itself.
     let routine = err == RD_KAFKA_RESP_ERR__TRANSPORT.rawValue || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
+    if err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue { ctx.degraded.store(true, ordering: .relaxed) }
     ctx.logger.log(level: routine ? .warning : .error, "kafka: \(error)", metadata: ["error_kind": .string(error.name)])
 }
 

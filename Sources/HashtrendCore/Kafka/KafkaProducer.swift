@@ -25,7 +25,10 @@ func hashtrendDeliveryReport(_ rk: OpaquePointer?, _ msg: UnsafePointer<rd_kafka
     let ctx = Unmanaged<KafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
     let m = msg.pointee
     let ok = m.err == RD_KAFKA_RESP_ERR_NO_ERROR
-    if ok { ctx.delivered.add(1, ordering: .relaxed) } else { ctx.failed.add(1, ordering: .relaxed) }
+    if ok {
+        ctx.delivered.add(1, ordering: .relaxed)
+        if ctx.degraded.load(ordering: .relaxed) { ctx.degraded.store(false, ordering: .relaxed) }
+    } else { ctx.failed.add(1, ordering: .relaxed) }
     let waiter = m._private.map { Unmanaged<DeliveryWaiter>.fromOpaque($0).takeRetainedValue() }
     guard ctx.onDelivery != nil || waiter != nil else { return }
     var report = DeliveryReport(
@@ -137,6 +140,8 @@ public final class KafkaProducer: @unchecked Sendable {
     public var deliveredCount: Int64 { ctx.delivered.load(ordering: .relaxed) }
     public var failedCount: Int64 { ctx.failed.load(ordering: .relaxed) }
     public var lastError: KafkaError? { ctx.lastError.withLock { $0 } }
+    /// True from an all-brokers-down report until a record is delivered again.
+    public var brokersUnreachable: Bool { ctx.degraded.load(ordering: .relaxed) }
 
     /// Waits until every enqueued record has a delivery report; throws `_TIMED_OUT` otherwise.
     public func flush(timeout: HTDuration) throws {

@@ -302,13 +302,15 @@ public final class TrendProcessor: @unchecked Sendable {
     }
 }
 
-/// Posts per second over the last few seconds.
-final class RateMeter {
+/// Posts per second over the last few seconds (thread-safe: sources count from their own threads).
+final class RateMeter: @unchecked Sendable {
+    private let lock = NSLock()
     private var count = 0
     private var since = DispatchTime.now()
     private var last: Double = 0
-    func add(_ n: Int) { count += n }
+    func add(_ n: Int) { lock.withLock { count += n } }
     func perSecond() -> Double {
+        lock.lock(); defer { lock.unlock() }
         let now = DispatchTime.now()
         let dt = Double(now.uptimeNanoseconds - since.uptimeNanoseconds) / 1e9
         if dt >= 1 {

@@ -50,12 +50,27 @@ bench: deps
 	$(SWIFT) build -c release -j $(SWIFT_JOBS)
 	@if [ -x bench/run ]; then bench/run; fi
 
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/hashtrend
+
+# Binaries, units, env files (an edited env file is kept; the new one lands beside it as .env.new), docs.
 install: release
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/hashtrend $(DESTDIR)$(DOCDIR)
 	for b in ingestd trendd sinkd hashtrend; do install -m 0755 .build/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for u in systemd/*.service systemd/*.target; do \
+	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|; s|/usr/local/share/doc/hashtrend|$(DOCDIR)|' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	for e in etc/hashtrend/*.env; do t=$(DESTDIR)$(SYSCONFDIR)/hashtrend/$$(basename $$e); \
+	  if [ -e $$t ] && ! cmp -s $$e $$t; then install -m 0644 $$e $$t.new; else install -m 0644 $$e $$t; fi; done
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	for b in ingestd trendd sinkd hashtrend; do rm -f $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for u in systemd/*.service systemd/*.target; do rm -f $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	for e in etc/hashtrend/*.env; do t=$(DESTDIR)$(SYSCONFDIR)/hashtrend/$$(basename $$e); \
+	  if cmp -s $$e $$t; then rm -f $$t; fi; rm -f $$t.new; done
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf .build $(VENV)

@@ -180,8 +180,10 @@ struct TrendsCommand: ParsableCommand {
     func run() throws {
         let engine = try WindowEngine(config: try windows.config())
         let out = OutputWriter.standardOutput
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
         func emit(_ ws: [TrendWindow]) {
-            for w in ws where w.final {
+            for var w in ws where w.final {
+                w.emittedAtMillis = now
                 out.write(w.json())
                 out.write([10])
             }

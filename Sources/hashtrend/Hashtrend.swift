@@ -9,6 +9,8 @@ struct Hashtrend: AsyncParsableCommand {
         version: HashtrendVersion.string,
         subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
                       TopCommand.self,
+                      DemoCommand.self,
+                      PlotCommand.self,
                       GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
     )
 

@@ -122,10 +122,11 @@ struct DemoCommand: ParsableCommand {
         }
 
         // 4. Stop in pipeline order, so each daemon flushes what the one before it sent.
-        let early = sup.children.filter { !$0.isRunning }.map { "\($0.name) (\($0.exitDescription))" }
+        // A replay's ingestd ends by itself with status 0; anything else that ended early failed.
+        let failed = sup.children.filter { !$0.isRunning && $0.exitCode != 0 }.map { "\($0.name) (\($0.exitDescription))" }
         sup.stopAll()
-        if !early.isEmpty { Self.say("stopped early: \(early.joined(separator: ", ")); see \(logs)/") }
-        Self.say("stopped " + sup.children.map { "\($0.name) (\($0.exitDescription))" }.joined(separator: ", "))
+        if !failed.isEmpty { Self.say("failed before the end: \(failed.joined(separator: ", ")); see \(logs)/") }
+        Self.say("stopped " + sup.stopOrder.map { "\($0.name) (\($0.exitDescription))" }.joined(separator: ", "))
         print(Self.summary(root: root))
         if status != 0 { throw ExitCode(status) }
     }
@@ -155,11 +156,15 @@ struct DemoCommand: ParsableCommand {
             acc + ((try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int64) ?? 0)
         }
         let glob = root + "/trends/**/*.parquet"
+        // `make demo` exports the project venv's python (which has duckdb) as HASHTREND_PYTHON.
+        let python = ProcessInfo.processInfo.environment["HASHTREND_PYTHON"].flatMap {
+            FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil
+        } ?? "python3"
         return """
         Parquet files: \(files.count) file(s), \(bytes) bytes under \(root)/trends/
         Query them with DuckDB:
           duckdb -c "SELECT window_end, rank, display, count FROM read_parquet('\(glob)', hive_partitioning=true) ORDER BY window_end DESC, rank LIMIT 20"
-          python3 -c "import duckdb; duckdb.sql(\\"SELECT display, sum(count) AS total FROM read_parquet('\(glob)') GROUP BY 1 ORDER BY 2 DESC LIMIT 10\\").show()"
+          \(python) -c "import duckdb; duckdb.sql(\\"SELECT display, sum(count) AS total FROM read_parquet('\(glob)') GROUP BY 1 ORDER BY 2 DESC LIMIT 10\\").show()"
         Chart them:
           hashtrend plot --root \(root) --top 8 --out trends.svg
         """
@@ -280,10 +285,13 @@ final class DemoSupervisor: @unchecked Sendable {
         if stopped { return }
         stopped = true
         if let f = foreground, f.isRunning { stop(f) }
+        for c in stopOrder { stop(c) }
+    }
+
+    /// Producer first, broker last: each daemon can still flush to the next one.
+    var stopOrder: [Child] {
         let order = ["ingestd", "trendd", "sinkd", "broker"]
-        for c in children.sorted(by: { (order.firstIndex(of: $0.name) ?? 9) < (order.firstIndex(of: $1.name) ?? 9) }) {
-            stop(c)
-        }
+        return children.sorted { (order.firstIndex(of: $0.name) ?? 9) < (order.firstIndex(of: $1.name) ?? 9) }
     }
 
     private func stop(_ c: Child) {

@@ -169,12 +169,14 @@ public enum TrendChart {
         o += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(h - 16))\" text-anchor=\"middle\" fill=\"#333\">window end (UTC), \(days)</text>\n"
         o += "<rect x=\"\(fmt(left))\" y=\"\(fmt(top))\" width=\"\(fmt(plotW))\" height=\"\(fmt(plotH))\" fill=\"none\" stroke=\"#888\"/>\n"
 
-        // Series, then the legend.
+        // Series, then the legend. Point markers only on short series (and on lone points, which a
+        // polyline alone would not show), the same for all series so none looks special.
+        let markAll = series.allSatisfy { $0.points.count <= 60 }
         for (i, s) in series.enumerated() {
             let colour = color(i)
             let pts = s.points.map { "\(fmt(x($0.millis))),\(fmt(y($0.count)))" }.joined(separator: " ")
             o += "<polyline class=\"series\" data-tag=\"\(escape(s.tag))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" stroke-linejoin=\"round\" points=\"\(pts)\"/>\n"
-            if s.points.count <= 60 {
+            if markAll || s.points.count == 1 {
                 o += "<g class=\"markers\" fill=\"\(colour)\">"
                 for p in s.points { o += "<circle cx=\"\(fmt(x(p.millis)))\" cy=\"\(fmt(y(p.count)))\" r=\"2.5\"/>" }
                 o += "</g>\n"

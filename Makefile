@@ -14,7 +14,7 @@ PIP_PKGS := duckdb pyarrow fastparquet hdfs pyyaml pytest
 export HASHTREND_PYTHON := $(PY)
 export HASHTREND_SHARED := $(abspath $(CURDIR)/../shared)
 
-.PHONY: all deps build release test unit pytest bench install uninstall clean
+.PHONY: all deps build release test unit pytest bench install uninstall clean demo
 
 all: build
 
@@ -49,6 +49,12 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release -j $(SWIFT_JOBS)
 	@if [ -x bench/run ]; then bench/run; fi
+
+# The whole pipeline on this machine: embedded broker, ingestd (synthetic), trendd, sinkd (Parquet under
+# ./demo-data/) and the live table; q quits and stops everything (docs/demo.md). DEMO_SOURCE=replay
+# DEMO_FILE=posts.jsonl replays a file instead.
+demo: deps release
+	.build/release/hashtrend demo
 
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(SYSCONFDIR)/systemd/system

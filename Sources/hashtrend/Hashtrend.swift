@@ -13,6 +13,8 @@ struct Hashtrend: AsyncParsableCommand {
             ProduceCommand.self,
             ConsumeCommand.self,
             TopCommand.self,
+            DemoCommand.self,
+            PlotCommand.self,
             GenerateCommand.self,
             ExtractCommand.self,
             TrendsCommand.self,

@@ -18,6 +18,8 @@ public enum IngestSettings {
         // synthetic
         SettingSpec("count", default: "0", help: "synthetic: stop after this many posts (0: forever)."),
         SettingSpec("seed", default: "1", help: "synthetic: random seed."),
+        SettingSpec("burst-every", default: "10m", help: "synthetic: a rising hashtag bursts once per this period (aligned to the clock)."),
+        SettingSpec("burst-length", default: "3m", help: "synthetic: how long each burst lasts."),
         // spool
         SettingSpec("spool-dir", default: "", help: "Disk spool for posts Kafka cannot take right now (default: $STATE_DIRECTORY/spool under systemd, else ./ingestd-spool)."),
         SettingSpec("spool-max-bytes", default: "1GiB", help: "Bound of the spool on disk; a full spool is a loud, counted error."),
@@ -81,6 +83,8 @@ public final class IngestProcessor: @unchecked Sendable {
     let count: Int
     let seed: UInt64
     let maxLine: Int
+    let burstEvery: HTDuration
+    let burstLength: HTDuration
     let stream: StreamSettings
     private var streamCounters: (() -> StreamCounters)? = nil
     private var lastStatus = DispatchTime.now()
@@ -97,6 +101,8 @@ public final class IngestProcessor: @unchecked Sendable {
         count = c.int("count", range: 0...Int.max)
         seed = UInt64(c.int("seed", range: 0...Int.max))
         maxLine = Int(c.byteSize("max-line-bytes"))
+        burstEvery = c.duration("burst-every", min: HTDuration(millis: 1000))
+        burstLength = c.duration("burst-length", min: HTDuration(millis: 1000))
         if source == "replay" && files.isEmpty { c.problem("file", "replay needs at least one --file") }
         if source == "synthetic" && rate <= 0 { c.problem("rate", "synthetic needs a positive --rate (posts per second)") }
         stream = IngestProcessor.streamSettings(c)
@@ -315,6 +321,8 @@ public final class IngestProcessor: @unchecked Sendable {
     private func synthetic(_ control: LoopControl) {
         let start = Int64(Date().timeIntervalSince1970 * 1000)
         var gen = PostGenerator(seed: seed, startMillis: start, ratePerSecond: rate)
+        gen.burstEveryMillis = burstEvery.millis
+        gen.burstLengthMillis = min(burstLength.millis, burstEvery.millis)
         let begin = DispatchTime.now()
         var n = 0
         while !control.shouldStop && (count == 0 || n < count) {

@@ -136,8 +136,9 @@ public final class PostPublisher: @unchecked Sendable {
     public func drainSpool(heartbeat: Heartbeat? = nil) -> Bool {
         syncSpool()
         guard lock.withLock({ spooling }) else { return false }
-        // Probe: Kafka must answer a metadata request before a batch is taken from the spool.
-        guard (try? producer.partitionCount(topic: topic, timeout: .seconds(1))) != nil else { return true }
+        // Probe: Kafka must answer a metadata request before a batch is taken from the spool. Short: the
+        // replay and synthetic sources call this from their producing loop, which it blocks while Kafka is away.
+        guard (try? producer.partitionCount(topic: topic, timeout: HTDuration(millis: 250))) != nil else { return true }
         // Batches for up to half a second per call, so the caller's loop keeps turning.
         let until = DispatchTime.now() + .milliseconds(500)
         do {

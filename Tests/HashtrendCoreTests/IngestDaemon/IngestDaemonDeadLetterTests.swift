@@ -67,4 +67,36 @@ struct IngestDaemonDeadLetterTests {
         #expect(dead.map { $0.source ?? "" } == [2, 3, 4, 6, 7].map { "\(file.path):\($0)" })
         print("dead-letter test: \(good.count) posts, \(dead.count) dead letters (\(reasons.map { $0.prefix(while: { $0 != ":" }) })), too_large values \(dead[2].value.count) and \(dead[4].value.count) bytes, \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
     }
+
+    @Test("dead letters produced while the broker is down longer than message.timeout.ms still reach the dead-letter topic")
+    func deadLettersSurviveAnOutage() throws {
+        let t0 = Date()
+        var lines: [String] = []
+        for i in 1...20 { lines.append(Self.canonical("g\(i)", "good \(i)")) }
+        for i in 1...10 { lines.append(#"{"v":1,"id":"bad\#(i)","created_at":"#) }
+        for i in 21...40 { lines.append(Self.canonical("g\(i)", "good \(i)")) }
+        let file = TestSupport.tempDir("ingestd-replay").appendingPathComponent("outage.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let broker = try BrokerProcess(topics: ["tweets:2", "tweets.dlq:1"])
+        defer { broker.stop() }
+        // 10 lines a second: the bad lines come 2-3 s after the broker went down; deliveries time out after 3 s.
+        let ingestd = try IngestDaemonHarness.start(broker: broker, [
+            "--source", "replay", "--file", file.path, "--rate", "10", "--kafka", "message.timeout.ms=3000",
+        ], spoolDir: TestSupport.tempDir("ingestd-spool"))
+        defer { if ingestd.isRunning { ingestd.signal(SIGKILL) } }
+        #expect(ingestd.waitForStderr(containing: "ingestd started", timeout: 20), "\(ingestd.stderr)")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(broker.command("down 1") == "ok")
+        Thread.sleep(forTimeInterval: 9)
+        #expect(broker.command("up 1") == "ok")
+        let status = ingestd.wait(timeout: 60)
+        #expect(status == 0, "exit \(String(describing: status)): \(ingestd.stderr)")
+        #expect(IngestDaemonHarness.finalFigure(ingestd.stderr, "dead_lettered") == 10, "\(ingestd.stderr)")
+        let good = try IngestDaemonHarness.consume(broker, topic: "tweets", idle: "2s")
+        #expect(good.map(\.key).sorted() == (1...40).map { "g\($0)" }.sorted(), "\(good.count) posts")
+        let dead = try IngestDaemonHarness.readDeadLetters(broker, topic: "tweets.dlq", idle: 2)
+        #expect(dead.count == 10, "\(dead.count) of 10 dead letters reached tweets.dlq")
+        #expect(dead.allSatisfy { ($0.error ?? "").hasPrefix("malformed_json") })
+        print("dead letters through an outage: \(good.count) posts, \(dead.count) dead letters, \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+    }
 }

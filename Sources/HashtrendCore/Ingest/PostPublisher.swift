@@ -147,6 +147,9 @@ public final class PostPublisher: @unchecked Sendable {
     @discardableResult
     public func drainSpool(heartbeat: Heartbeat? = nil) -> Bool {
         syncSpool()
+        // A batch another thread spooled just after the last drain found the spool empty: back to
+        // spooling, so it is drained now rather than at the next start (and new posts stay behind it).
+        lock.withLock { if !spooling && spool.count > 0 { spooling = true } }
         guard lock.withLock({ spooling }) else {
             if deadLetters.heldCount > 0, (try? producer.partitionCount(topic: dlqTopic, timeout: HTDuration(millis: 250))) != nil {
                 sendHeldDeadLetters()

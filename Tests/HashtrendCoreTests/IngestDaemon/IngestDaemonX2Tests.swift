@@ -178,4 +178,50 @@ struct IngestDaemonX2Tests {
         #expect(server.streamRequests().isEmpty, "no stream request with rejected credentials")
         #expect(!ingestd.stderr.contains(wrong))
     }
+
+    @Test("x2 stream at ~300 posts/s while the broker is down for 8 s: spooled from the stream thread, drained, every post once")
+    func streamThroughBrokerOutage() throws {
+        let t0 = Date()
+        let perStep = 30, stepsCount = 100
+        var steps: [[String: Any]] = []
+        for s in 0..<stepsCount {
+            steps.append(["lines": (0..<perStep).map { Self.post(100_000 + s * perStep + $0) }])
+            steps.append(["sleep": 0.1])
+        }
+        steps.append(["hold": true])
+        let server = try FakeStreamServer(script: Self.script([["steps": steps]]))
+        defer { server.stop() }
+        let broker = try BrokerProcess(topics: ["tweets:4", "tweets.dlq:1"])
+        defer { broker.stop() }
+        let spoolDir = TestSupport.tempDir("ingestd-spool")
+        let ingestd = try IngestDaemonHarness.start(broker: broker, [
+            "--source", "x2", "--api-base-url", server.baseURL, "--bearer-token-file", try Self.tokenFile(Self.token).path,
+            "--rule", "cat",
+        ], spoolDir: spoolDir)
+        defer { if ingestd.isRunning { ingestd.signal(SIGKILL) } }
+        #expect(ingestd.waitForStderr(containing: "stream connected", timeout: 20), "\(ingestd.stderr)")
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(broker.command("down 1") == "ok")
+        Thread.sleep(forTimeInterval: 8)
+        let spooledAtUp = IngestDaemonHarness.spoolRecordBytes(spoolDir)
+        #expect(broker.command("up 1") == "ok")
+        let total = perStep * stepsCount
+        // The script takes about 10 s on an idle machine; wait for the drain, then stop cleanly.
+        let drained = IngestDaemonHarness.wait(timeout: 60) { ingestd.stderr.contains("spool drained; producing directly again") }
+        #expect(drained, "\(ingestd.stderr)")
+        _ = IngestDaemonHarness.wait(timeout: 30) { Date().timeIntervalSince(t0) > 16 }
+        Thread.sleep(forTimeInterval: 1)
+        ingestd.signal(SIGTERM)
+        let status = ingestd.wait(timeout: 40)
+        #expect(status == 0, "exit \(String(describing: status)): \(ingestd.stderr)")
+        #expect(spooledAtUp > 0, "nothing spooled during the outage")
+        #expect(IngestDaemonHarness.finalFigure(ingestd.stderr, "posts") == total, "\(ingestd.stderr.suffix(2000))")
+        let records = try IngestDaemonHarness.consume(broker, topic: "tweets")
+        let ids = records.map(\.key)
+        #expect(ids.count == total, "\(ids.count) records for \(total) posts")
+        #expect(Set(ids) == Set((0..<total).map { String(100_000 + $0) }), "missing: \(Set((0..<total).map { String(100_000 + $0) }).subtracting(ids).count)")
+        #expect(Set(ids).count == ids.count, "\(ids.count - Set(ids).count) duplicates")
+        #expect(records.allSatisfy { IngestDaemonHarness.json($0.value)?["source"] as? String == "x2" })
+        print("x2 outage test: \(total) posts, \(spooledAtUp) spool bytes at up, \(records.count) in Kafka, \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
+    }
 }

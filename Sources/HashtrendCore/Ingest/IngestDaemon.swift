@@ -165,8 +165,10 @@ public final class IngestProcessor: @unchecked Sendable {
         ctx.heartbeat.beat()
         let now = DispatchTime.now()
         guard now.uptimeNanoseconds - lastStatus.uptimeNanoseconds > 1_000_000_000 else { return }
-        lastStatus = now
         publisher.drainSpool(heartbeat: ctx.heartbeat)
+        // Counted from the end of the drain attempt: while Kafka is away its probe blocks, and replay and
+        // synthetic call this from their own loop, which must keep producing (to the spool) in between.
+        lastStatus = DispatchTime.now()
         let f = publisher.snapshot()
         var s = String(format: "%@: %.0f posts/s, %lld posts, %lld delivered, %lld dead-lettered, spool %lld bytes", source, rateMeter.perSecond(), f.posts, f.delivered, f.deadLettered, f.spoolBytes)
         if let c = streamCounters?() { s += ", \(c.reconnects) reconnects" }

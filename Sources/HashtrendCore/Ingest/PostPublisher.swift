@@ -45,11 +45,15 @@ public final class PostPublisher: @unchecked Sendable {
         let spool = try Spool(directory: spoolDirectory, maxBytes: spoolMaxBytes)
         self.spool = spool
         let failures = FailedRecords()
+        let deadLetters = DeadLetterLedger()
         producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "30000"]), logger: logger) { report in
-            // What Kafka did not take after all retries is kept, never dropped: spooled by `housekeeping`.
-            if report.error != nil, let v = report.value, report.topic != "" { failures.add(report.key, v, report.topic) }
+            // What Kafka did not take after all retries is kept, never dropped: posts are spooled by
+            // `housekeeping`, dead letters held (with their headers) and sent again once Kafka answers.
+            guard report.error != nil, let v = report.value, report.topic != "" else { return }
+            if report.topic == dlqTopic { deadLetters.failed(v) } else { failures.add(report.key, v, report.topic) }
         }
         self.failures = failures
+        self.deadLetters = deadLetters
         if spool.count > 0 {
             spooling = true
             logger.warning("spool holds \(spool.count) post(s) from an earlier run; draining them first", metadata: ["spool_bytes": "\(spool.bytes)"])
@@ -57,6 +61,7 @@ public final class PostPublisher: @unchecked Sendable {
     }
 
     private let failures: FailedRecords
+    private let deadLetters: DeadLetterLedger
 
     /// Publishes one post (a duplicate id within the recent horizon is dropped and counted).
     public func publish(_ post: Post, raw: [UInt8]? = nil) {
@@ -85,7 +90,14 @@ public final class PostPublisher: @unchecked Sendable {
         let limit = 256 * 1024
         var headers: [(String, [UInt8])] = [("hashtrend.error", Array(reason.utf8)), ("hashtrend.source", Array(origin.utf8))]
         if bytes.count > limit { headers.append(("hashtrend.truncated", Array("\(bytes.count)".utf8))) }
-        _ = send(topic: dlqTopic, key: nil, value: bytes.count > limit ? Array(bytes.prefix(limit)) : bytes, headers: headers, wait: true)
+        let value = bytes.count > limit ? Array(bytes.prefix(limit)) : bytes
+        // While Kafka is away a dead letter would only time out in librdkafka's queue: hold it instead.
+        if lock.withLock({ spooling }) || producer.brokersUnreachable {
+            deadLetters.hold(value, headers)
+        } else {
+            deadLetters.remember(value, headers)
+            _ = send(topic: dlqTopic, key: nil, value: value, headers: headers, wait: true)
+        }
         lock.withLock { figures.deadLettered += 1 }
         logger.warning("line dead-lettered: \(reason)", metadata: ["error_kind": "\(reason.split(separator: ":").first ?? "")", "origin": "\(origin)"])
     }
@@ -135,9 +147,18 @@ public final class PostPublisher: @unchecked Sendable {
     @discardableResult
     public func drainSpool(heartbeat: Heartbeat? = nil) -> Bool {
         syncSpool()
-        guard lock.withLock({ spooling }) else { return false }
-        // Probe: Kafka must answer a metadata request before a batch is taken from the spool.
-        guard (try? producer.partitionCount(topic: topic, timeout: .seconds(1))) != nil else { return true }
+        // A batch another thread spooled just after the last drain found the spool empty: back to
+        // spooling, so it is drained now rather than at the next start (and new posts stay behind it).
+        lock.withLock { if !spooling && spool.count > 0 { spooling = true } }
+        guard lock.withLock({ spooling }) else {
+            if deadLetters.heldCount > 0, (try? producer.partitionCount(topic: dlqTopic, timeout: HTDuration(millis: 250))) != nil {
+                sendHeldDeadLetters()
+            }
+            return false
+        }
+        // Probe: Kafka must answer a metadata request before a batch is taken from the spool. Short: the
+        // replay and synthetic sources call this from their producing loop, which it blocks while Kafka is away.
+        guard (try? producer.partitionCount(topic: topic, timeout: HTDuration(millis: 250))) != nil else { return true }
         // Batches for up to half a second per call, so the caller's loop keeps turning.
         let until = DispatchTime.now() + .milliseconds(500)
         do {
@@ -173,10 +194,24 @@ public final class PostPublisher: @unchecked Sendable {
             return true
         }
         logger.info("spool drained; producing directly again")
+        sendHeldDeadLetters()
         return false
     }
 
-    public var outstanding: Int { producer.outstanding + failures.count }
+    public var outstanding: Int { producer.outstanding + failures.count + deadLetters.heldCount }
+
+    /// Sends the dead letters held during an outage (or returned by a failed delivery), oldest first.
+    private func sendHeldDeadLetters() {
+        let held = deadLetters.takeHeld()
+        for (i, d) in held.enumerated() {
+            deadLetters.remember(d.value, d.headers)
+            if !send(topic: dlqTopic, key: nil, value: d.value, headers: d.headers) {
+                deadLetters.putBack(Array(held[(i + 1)...]))
+                return
+            }
+        }
+        if !held.isEmpty { logger.info("sent \(held.count) dead letter(s) held while Kafka was away") }
+    }
 
     public func snapshot() -> PublisherFigures {
         var f = lock.withLock { figures }
@@ -194,17 +229,21 @@ public final class PostPublisher: @unchecked Sendable {
         while DispatchTime.now() < deadline {
             heartbeat?.beat()
             syncSpool()
-            if producer.outstanding == 0 && failures.count == 0 { break }
+            if deadLetters.heldCount > 0 && !isSpooling { sendHeldDeadLetters() }
+            if producer.outstanding == 0 && failures.count == 0 && deadLetters.heldCount == 0 { break }
             try? producer.flush(timeout: HTDuration(millis: 200))
         }
         syncSpool()
-        return producer.outstanding == 0
+        return producer.outstanding == 0 && deadLetters.heldCount == 0
     }
 
     /// Flushes what Kafka can take within `timeout`; everything else is already in the spool, or is
     /// left in librdkafka's queue (reported).
     public func close(timeout: HTDuration) {
         _ = drain(timeout: timeout)
+        if deadLetters.heldCount > 0 {
+            logger.error("\(deadLetters.heldCount) dead letter(s) not delivered: Kafka did not answer before shutdown", metadata: ["error_kind": "undelivered"])
+        }
         producer.close(timeout: HTDuration(millis: 100))
         try? spool.close()
     }
@@ -217,4 +256,36 @@ final class FailedRecords: @unchecked Sendable {
     func add(_ key: [UInt8]?, _ value: [UInt8], _ topic: String) { lock.withLock { items.append((key, value, topic)) } }
     func takeAll() -> [(key: [UInt8]?, value: [UInt8], topic: String)] { lock.withLock { defer { items.removeAll() }; return items } }
     var count: Int { lock.withLock { items.count } }
+}
+
+/// Dead letters Kafka has not taken: held while it is away, or returned by a failed delivery. A failed
+/// delivery report carries the value but not the headers, so the headers of recent dead letters are
+/// remembered by the value's hash (bounded; dead letters are rare).
+final class DeadLetterLedger: @unchecked Sendable {
+    typealias Letter = (value: [UInt8], headers: [(String, [UInt8])])
+    private let lock = NSLock()
+    private var recent: [Int: [(String, [UInt8])]] = [:]
+    private var order: [Int] = []
+    private var held: [Letter] = []
+    private let capacity = 10_000
+
+    func remember(_ value: [UInt8], _ headers: [(String, [UInt8])]) {
+        let h = value.hashValue
+        lock.withLock {
+            if recent.updateValue(headers, forKey: h) == nil { order.append(h) }
+            if order.count > capacity { recent.removeValue(forKey: order.removeFirst()) }
+        }
+    }
+
+    func failed(_ value: [UInt8]) {
+        lock.withLock {
+            let headers = recent[value.hashValue] ?? [("hashtrend.error", Array("unknown: a failed delivery lost the reason".utf8))]
+            held.append((value, headers))
+        }
+    }
+
+    func hold(_ value: [UInt8], _ headers: [(String, [UInt8])]) { lock.withLock { held.append((value, headers)) } }
+    func takeHeld() -> [Letter] { lock.withLock { defer { held.removeAll() }; return held } }
+    func putBack(_ letters: [Letter]) { lock.withLock { held.insert(contentsOf: letters, at: 0) } }
+    var heldCount: Int { lock.withLock { held.count } }
 }

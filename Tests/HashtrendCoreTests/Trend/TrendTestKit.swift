@@ -22,9 +22,11 @@ enum TrendTestKit {
     }
 
     /// `hashtrend generate --format canonical ...` into a file.
-    static func generate(_ file: URL, count: Int, seed: UInt64, rate: Int, disorder: String, lateFraction: Double = 0, lateBy: String = "0s") throws {
+    static func generate(_ file: URL, count: Int, seed: UInt64, rate: Int, disorder: String, lateFraction: Double = 0, lateBy: String = "0s",
+                         start: String = "2026-01-01T00:00:00.000Z") throws {
         let p = try ChildProcess(ht, ["generate", "--format", "canonical", "--count", "\(count)", "--seed", "\(seed)", "--rate", "\(rate)",
-                                      "--disorder", disorder, "--late-fraction", "\(lateFraction)", "--late-by", lateBy], stdoutFile: file)
+                                      "--disorder", disorder, "--late-fraction", "\(lateFraction)", "--late-by", lateBy, "--start", start],
+                                 stdoutFile: file)
         guard p.wait(timeout: 120) == 0 else { throw Failure(description: "generate failed: \(p.stderr)") }
     }
 

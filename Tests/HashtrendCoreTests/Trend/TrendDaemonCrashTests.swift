@@ -128,4 +128,48 @@ import Glibc
         let posts = fa.windows.values.reduce(0) { $0 + $1.posts }
         print("trendd crash test: \(total) posts, \(aEnds.count) final windows (\(posts) post-window memberships), run A \(String(format: "%.1f", timeA))s, run B \(String(format: "%.1f", timeB))s with \(kills) SIGKILLs, \(fb.repeats) repeated finals in B (identical), largest partition \(predictedBytes.max()! >> 10) KiB, wall \(String(format: "%.1f", Date().timeIntervalSince(t0)))s")
     }
+
+    /// Windows closed only by the idle timeout (no record after them) are covered by a commit: a trendd
+    /// killed after publishing them and restarted publishes no final window again.
+    @Test func windowsClosedByIdlenessAreNotRepublishedAfterACrash() throws {
+        let settings = TrendTestKit.Settings()
+        let dir = TestSupport.tempDir("trend-idle")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("posts.jsonl"), keyed = dir.appendingPathComponent("keyed.tsv")
+        try TrendTestKit.generate(input, count: 3_000, seed: 5, rate: 50, disorder: "2s")
+        // One post 30 s after the others: it lands in one partition; the other partition's watermark stays
+        // behind, so the windows between close only when that partition is idle.
+        let tail = dir.appendingPathComponent("tail.jsonl")
+        try TrendTestKit.generate(tail, count: 1, seed: 6, rate: 50, disorder: "0s", start: "2026-01-01T00:01:30.000Z")
+        let h = try FileHandle(forWritingTo: input)
+        h.seekToEndOfFile()
+        h.write(try Data(contentsOf: tail))
+        try h.close()
+        let (_, maxEvent, _) = try TrendTestKit.keyedLines(input, to: keyed)
+        let broker = try BrokerProcess(topics: ["tweets:2", "trends:1", "tweets.dlq:1"])
+        defer { broker.stop() }
+        try TrendTestKit.produce(broker.bootstrap, topic: "tweets", file: keyed)
+        let lastEnd = (maxEvent - 5_000) / 10_000 * 10_000
+
+        let first = try TrendTestKit.startTrendd(broker.bootstrap, group: "g", output: "trends", settings, extra: ["--commit-interval", "200ms"])
+        let done = try Self.waitForFinal(broker.bootstrap, "trends", end: lastEnd, timeout: 60, while: first)
+        #expect(done, "trendd never published \(EventTime.format(millis: lastEnd)): \(first.stderr.suffix(2000))")
+        Thread.sleep(forTimeInterval: 1.5)  // several commit intervals
+        first.signal(SIGKILL)
+        first.wait(timeout: 10)
+        let before = try TrendTestKit.readTopic(broker.bootstrap, "trends", partitions: 1).count
+
+        let second = try TrendTestKit.startTrendd(broker.bootstrap, group: "g", output: "trends", settings)
+        #expect(second.waitForStderr(containing: "window state rebuilt", timeout: 30))
+        Thread.sleep(forTimeInterval: 5)  // past the idle timeout: whatever it would re-publish is out
+        second.signal(SIGTERM)
+        #expect(second.wait(timeout: 20) == 0)
+        let records = try TrendTestKit.readTopic(broker.bootstrap, "trends", partitions: 1)
+        let f = try TrendTestKit.finals(records)
+        #expect(f.conflicts.isEmpty)
+        #expect(records.count == before, "\(records.count - before) record(s) published again after the restart")
+        #expect(f.repeats == 0)
+        #expect(f.windows[lastEnd] != nil)
+        #expect(f.windows.count >= 9)  // 00:00:00 ... 00:01:20; the last three only by idleness
+    }
 }

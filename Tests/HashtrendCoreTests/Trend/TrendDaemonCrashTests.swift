@@ -63,6 +63,7 @@ import Glibc
 
         // A: uninterrupted.
         let a = try TrendTestKit.startTrendd(broker.bootstrap, group: "g1", output: "trends", settings)
+        defer { if a.isRunning { a.signal(SIGKILL); a.wait(timeout: 10) } }
         let aDone = try Self.waitForFinal(broker.bootstrap, "trends", end: lastEnd, timeout: 120, while: a)
         Thread.sleep(forTimeInterval: 1)
         a.signal(SIGTERM)
@@ -93,6 +94,7 @@ import Glibc
         var lastStderr = ""
         while !bDone && Date().timeIntervalSince(tB) < 150 {
             let b = try TrendTestKit.startTrendd(broker.bootstrap, group: "g2", output: "trends2", settings)
+            defer { if b.isRunning { b.signal(SIGKILL); b.wait(timeout: 10) } }
             if kills < 5 {
                 // Kill while it counts: a random moment after it was assigned its partitions.
                 _ = b.waitForStderr(containing: "window state rebuilt", timeout: 30)
@@ -126,7 +128,7 @@ import Glibc
         #expect(kills >= 5)
 
         let posts = fa.windows.values.reduce(0) { $0 + $1.posts }
-        print("trendd crash test: \(total) posts, \(aEnds.count) final windows (\(posts) post-window memberships), run A \(String(format: "%.1f", timeA))s, run B \(String(format: "%.1f", timeB))s with \(kills) SIGKILLs, \(fb.repeats) repeated finals in B (identical), largest partition \(predictedBytes.max()! >> 10) KiB, wall \(String(format: "%.1f", Date().timeIntervalSince(t0)))s")
+        print("trendd crash test: \(total) posts, \(aEnds.count) final windows (\(posts) post-window memberships), run A \(String(format: "%.1f", timeA))s, run B \(String(format: "%.1f", timeB))s with \(kills) SIGKILLs, repeated finals: A \(fa.repeats), B \(fb.repeats) (all identical), largest partition \(predictedBytes.max()! >> 10) KiB, wall \(String(format: "%.1f", Date().timeIntervalSince(t0)))s")
     }
 
     /// Windows closed only by the idle timeout (no record after them) are covered by a commit: a trendd
@@ -152,6 +154,8 @@ import Glibc
         let lastEnd = (maxEvent - 5_000) / 10_000 * 10_000
 
         let first = try TrendTestKit.startTrendd(broker.bootstrap, group: "g", output: "trends", settings, extra: ["--commit-interval", "200ms"])
+
+        defer { if first.isRunning { first.signal(SIGKILL); first.wait(timeout: 10) } }
         let done = try Self.waitForFinal(broker.bootstrap, "trends", end: lastEnd, timeout: 60, while: first)
         #expect(done, "trendd never published \(EventTime.format(millis: lastEnd)): \(first.stderr.suffix(2000))")
         Thread.sleep(forTimeInterval: 1.5)  // several commit intervals
@@ -160,6 +164,8 @@ import Glibc
         let before = try TrendTestKit.readTopic(broker.bootstrap, "trends", partitions: 1).count
 
         let second = try TrendTestKit.startTrendd(broker.bootstrap, group: "g", output: "trends", settings)
+
+        defer { if second.isRunning { second.signal(SIGKILL); second.wait(timeout: 10) } }
         #expect(second.waitForStderr(containing: "window state rebuilt", timeout: 30))
         Thread.sleep(forTimeInterval: 5)  // past the idle timeout: whatever it would re-publish is out
         second.signal(SIGTERM)

@@ -71,6 +71,8 @@ import Glibc
         try TrendTestKit.produce(broker.bootstrap, topic: "tweets", file: f2)
 
         let trendd = try TrendTestKit.startTrendd(broker.bootstrap, group: "dlq-test", output: "trends", settings)
+
+        defer { if trendd.isRunning { trendd.signal(SIGKILL); trendd.wait(timeout: 10) } }
         let lastEnd = (maxEvent - 5_000) / 10_000 * 10_000
         let done = try TrendDaemonCrashTests.waitForFinal(broker.bootstrap, "trends", end: lastEnd, timeout: 90, while: trendd)
         trendd.signal(SIGTERM)

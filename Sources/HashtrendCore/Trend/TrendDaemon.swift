@@ -71,6 +71,9 @@ public final class TrendProcessor: @unchecked Sendable {
     private var consumer: KafkaConsumer?
     private var producer: KafkaProducer?
     private var dirty = false
+    /// Set when the committed checkpoint could not be read on assignment: counting without it would
+    /// publish windows that contradict ones already published, so the loop stops instead.
+    private var rebuildFailure: Error?
 
     public init(context: DaemonContext) throws {
         ctx = context
@@ -123,6 +126,7 @@ public final class TrendProcessor: @unchecked Sendable {
         let rate = RateMeter()
         while !control.shouldStop {
             ctx.heartbeat.beat()
+            if let e = rebuildFailure { throw e }
             if let m = consumer.poll(timeoutMillis: 100) {
                 if let e = m.error {
                     figures.lock.withLock { figures.kafkaError = e.description }
@@ -149,7 +153,10 @@ public final class TrendProcessor: @unchecked Sendable {
             }
             let now = DispatchTime.now()
             if now.uptimeNanoseconds - lastTick.uptimeNanoseconds > 200_000_000, let engine {
-                try publish(engine.tick())
+                let closed = engine.tick()
+                try publish(closed)
+                // Windows closed by idleness move the checkpoint too: commit it, or a crash re-publishes them.
+                if !closed.isEmpty { dirty = true }
                 lastTick = now
             }
             if dirty && now.uptimeNanoseconds - lastCommit.uptimeNanoseconds > UInt64(commitInterval.millis) * 1_000_000 {
@@ -261,12 +268,22 @@ public final class TrendProcessor: @unchecked Sendable {
             return nil
         case .assigned(let tps):
             guard let consumer else { return nil }
-            var committed: [TopicPartition: PartitionOffset] = [:]
+            var committed: [TopicPartition: PartitionOffset]? = nil
+            var lastError: Error?
             for attempt in 0..<30 {
                 do { committed = try consumer.committed(tps, timeout: .seconds(5)); break } catch {
+                    lastError = error
                     ctx.logger.warning("reading committed offsets (attempt \(attempt + 1)): \(error)")
                     Thread.sleep(forTimeInterval: 0.5)
                 }
+            }
+            // Without the checkpoint the consumer would resume at the committed offsets with an empty
+            // engine and publish partial windows: stop (and be restarted) rather than count wrongly.
+            guard let committed else {
+                engine = nil
+                rebuildFailure = lastError ?? KafkaError.configuration("committed offsets unreadable")
+                ctx.logger.error("cannot read the committed checkpoint; stopping: \(rebuildFailure!)")
+                return nil
             }
             // Every partition's metadata carries the whole checkpoint; after a partial commit they can
             // differ, and the oldest one is the safe place to rebuild from (it re-emits identical windows).

@@ -187,7 +187,7 @@ enum TrendTestKit {
     static func startTrendd(_ bootstrap: String, group: String, output: String, _ s: Settings, extra: [String] = []) throws -> ChildProcess {
         try ChildProcess(trendd, ["--brokers", bootstrap, "--group", group, "--output-topic", output,
                                   "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500",
-                                  "--idle-timeout", "2s"] + s.args + extra,
+                                  "--idle-timeout", "5s"] + s.args + extra,
                          environment: ["HASHTREND_LOG_LEVEL": "info"])
     }
 

@@ -61,9 +61,11 @@ UNITDIR ?= $(SYSCONFDIR)/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/hashtrend
 
 # Binaries, units, env files (an edited env file is kept; the new one lands beside it as .env.new), docs.
-install: release
+# INSTALL_FROM=.build/debug NOBUILD=1 installs already-built binaries (the install test uses it).
+INSTALL_FROM ?= .build/release
+install: $(if $(NOBUILD),,release)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/hashtrend $(DESTDIR)$(DOCDIR)
-	for b in ingestd trendd sinkd hashtrend; do install -m 0755 .build/release/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+	for b in ingestd trendd sinkd hashtrend; do install -m 0755 $(INSTALL_FROM)/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
 	for u in systemd/*.service systemd/*.target; do \
 	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|; s|/usr/local/share/doc/hashtrend|$(DOCDIR)|' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done

@@ -85,6 +85,16 @@ public enum DaemonMain {
             logger.warning("environment variable \(v) is not a setting of \(name); ignored")
         }
 
+        // The watchdog drill: SIGUSR2 freezes the main loop (see Heartbeat.freeze).
+        signal(SIGUSR2, SIG_IGN)
+        let drill = DispatchSource.makeSignalSource(signal: SIGUSR2, queue: .global())
+        drill.setEventHandler {
+            logger.warning("watchdog drill (SIGUSR2): freezing the main loop; systemd's watchdog should restart this daemon")
+            ctx.heartbeat.freeze()
+        }
+        drill.resume()
+        defer { drill.cancel() }
+
         var entries = services.map {
             ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
                                                            failureTerminationBehavior: .gracefullyShutdownGroup)

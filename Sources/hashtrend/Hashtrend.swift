@@ -9,6 +9,7 @@ struct Hashtrend: AsyncParsableCommand {
         version: HashtrendVersion.string,
         subcommands: [BrokerCommand.self, TopicsCommand.self, ProduceCommand.self, ConsumeCommand.self,
                       TopCommand.self,
+                      SinkCommand.self,
                       GenerateCommand.self, ExtractCommand.self, TrendsCommand.self]
     )
 

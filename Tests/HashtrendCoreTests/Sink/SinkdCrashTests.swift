@@ -41,14 +41,21 @@ import Glibc
             sinkd.wait(timeout: 10)
             kills += 1
             stderrs.append(sinkd.stderr)
-            let leftovers = SinkFixture.temporaryFiles(root)
+            var leftovers = SinkFixture.temporaryFiles(root)
             tmpSeen += leftovers.count
+            // A kill during an upload leaves a partial temporary file; local writes are too quick to hit
+            // that often, so plant one (half a file) for a random partition as such a kill would.
+            let planted = "trends+0000\(Int.random(in: 0...3, using: &rng))+00000000000000000000+00000000000000000001.\(String(rng.next(), radix: 16)).parquet.tmp"
+            try FileManager.default.createDirectory(at: root.appendingPathComponent("_tmp"), withIntermediateDirectories: true)
+            try Data("PAR1 partial".utf8).write(to: root.appendingPathComponent("_tmp/\(planted)"))
+            leftovers.append(planted)
             incarnation += 1
             sinkd = try Sinkd.start(bootstrap: broker.bootstrap, root: root.path, group: "sinkd-\(incarnation)")
             let resumed = sinkd.waitForStderr(containing: "resuming from committed files", timeout: 60)
             #expect(resumed, "sinkd restarted: \(sinkd.stderr.suffix(2000))")
             let still = Set(SinkFixture.temporaryFiles(root)).intersection(leftovers)
             #expect(still.isEmpty, "temporary files of the killed sinkd survive its restart: \(still.sorted())")
+            #expect(sinkd.stderr.contains("removed leftover temporary files"), "\(sinkd.stderr.suffix(1500))")
         }
 
         let bursts = 6

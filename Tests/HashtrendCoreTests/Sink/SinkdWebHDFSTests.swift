@@ -70,11 +70,21 @@ import Glibc
         #expect(injected >= 12, "the injected 5xx answers were served: \(injected)")
         #expect(log.allSatisfy { $0.side != "namenode" || $0.query["user.name"] == "hashtrend" }, "user.name on every namenode request")
 
-        let report = try SinkFixture.check(root: onDisk, expected: windowsFile, noTmp: false)
+        // A broken upload may leave a temporary file; the next start removes it (and writes nothing new).
+        let tmpBefore = SinkFixture.temporaryFiles(onDisk).count
+        let filesBefore = SinkFixture.snapshot(onDisk.appendingPathComponent("trends"))
+        let again = try Sinkd.start(bootstrap: broker.bootstrap, root: url, group: "sinkd-hdfs",
+                                    extra: ["--flush-rows", "150", "--hdfs-user", "hashtrend"])
+        #expect(again.waitForStderr(containing: "resuming from committed files", timeout: 60), "\(again.stderr)")
+        Thread.sleep(forTimeInterval: 1.5)
+        again.signal(SIGTERM)
+        #expect(again.wait(timeout: 30) == 0, "\(again.stderr.suffix(2000))")
+        #expect(SinkFixture.snapshot(onDisk.appendingPathComponent("trends")) == filesBefore, "a restart rewrote nothing")
+        let report = try SinkFixture.check(root: onDisk, expected: windowsFile, noTmp: true)
         #expect(report.ok, "\(report.mismatches)")
         #expect(report.int("windows") == windowLines.count)
         print("sinkd WebHDFS test: \(windowLines.count) windows, \(report.int("rows")) rows, \(report.int("files")) files, "
-              + "\(log.count) WebHDFS requests (\(injected) injected 5xx), \(report.int("tmp_files")) temporary files left in _tmp, "
+              + "\(log.count) WebHDFS requests (\(injected) injected 5xx), \(tmpBefore) temporary files left before the restart, "
               + String(format: "%.1f s wall", Date().timeIntervalSince(started)))
     }
 }

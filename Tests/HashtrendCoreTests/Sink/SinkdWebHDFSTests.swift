@@ -31,7 +31,7 @@ import Glibc
         defer { if sinkd.isRunning { sinkd.signal(SIGKILL); sinkd.wait(timeout: 5) } }
         #expect(sinkd.waitForStderr(containing: "resuming from committed files", timeout: 60), "\(sinkd.stderr)")
 
-        let quarter = (records.count + 3) / 4
+        let quarter = (records.count + 5) / 6
         func burst(_ i: Int) throws { try producer.send(records[min(records.count, i * quarter)..<min(records.count, (i + 1) * quarter)]) }
         func expectOK(_ reply: Any?, _ what: String) {
             #expect((reply as? [String: Any])?["ok"] as? Bool == true, "\(what): \(String(describing: reply))")
@@ -47,13 +47,20 @@ import Glibc
         expectOK(fake.command("refuse datanode 9"), "refuse datanode")
         try burst(1)
         Thread.sleep(forTimeInterval: 10)
-        // 3. A namenode restart, a broken upload and a lost RENAME answer.
+        // 3. RENAME fails past the client's retries (four times 6 tries) while records keep coming: the rows
+        //    consumed meanwhile must not be lost.
+        expectOK(fake.command("fail RENAME 24 500 namenode"), "fail RENAME past retries")
+        try burst(2)
+        Thread.sleep(forTimeInterval: 3)
+        try burst(3)
+        Thread.sleep(forTimeInterval: 3)
+        // 4. A namenode restart, a broken upload and a lost RENAME answer.
         expectOK(fake.command("drop CREATE 1 datanode"), "drop CREATE")
         expectOK(fake.command("lose RENAME 1 namenode"), "lose RENAME")
-        try burst(2)
+        try burst(4)
         Thread.sleep(forTimeInterval: 1.0)
         expectOK(fake.command("restart 3"), "restart")
-        try burst(3)
+        try burst(5)
 
         let last = producer.lastOffsets
         let caughtUp = Sinkd.waitCaughtUp(LocalTableTarget(root: onDisk.path), last, timeout: 90)
@@ -62,12 +69,13 @@ import Glibc
         sinkd.signal(SIGTERM)
         #expect(sinkd.wait(timeout: 30) == 0, "clean stop: \(sinkd.stderr.suffix(2000))")
         let err = sinkd.stderr
+        let held = err.components(separatedBy: "holding records until the target takes writes again").count - 1
         #expect(err.contains("target unavailable"), "the long datanode outage reached sinkd: \(err.suffix(2000))")
         #expect(err.contains("target available again"), "and it recovered: \(err.suffix(2000))")
 
         let log = fake.log()
         let injected = log.filter { $0.status == "500" || $0.status == "503" }.count
-        #expect(injected >= 12, "the injected 5xx answers were served: \(injected)")
+        #expect(injected >= 36, "the injected 5xx answers were served: \(injected)")
         #expect(log.allSatisfy { $0.side != "namenode" || $0.query["user.name"] == "hashtrend" }, "user.name on every namenode request")
 
         // A broken upload may leave a temporary file; the next start removes it (and writes nothing new).
@@ -84,7 +92,7 @@ import Glibc
         #expect(report.ok, "\(report.mismatches)")
         #expect(report.int("windows") == windowLines.count)
         print("sinkd WebHDFS test: \(windowLines.count) windows, \(report.int("rows")) rows, \(report.int("files")) files, "
-              + "\(log.count) WebHDFS requests (\(injected) injected 5xx), \(tmpBefore) temporary files left before the restart, "
+              + "\(log.count) WebHDFS requests (\(injected) injected 5xx), \(tmpBefore) temporary files left before the restart, \(held) times records held back, "
               + String(format: "%.1f s wall", Date().timeIntervalSince(started)))
     }
 }

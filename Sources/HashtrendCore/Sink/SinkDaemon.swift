@@ -32,7 +32,7 @@ public enum SinkSettings {
 
 /// One input partition's writer plus its bookkeeping.
 final class SinkPartition {
-    let writer: TrendsPartitionWriter
+    var writer: TrendsPartitionWriter
     var openedAt: DispatchTime? = nil
     var committedThrough: Int64 = -1
     /// Records consumed while the writer refused them (a failed commit, or the hour cut's flush),
@@ -172,6 +172,8 @@ public final class SinkProcessor: @unchecked Sendable {
             part.writer.skip(offset: offset)
             return
         }
+        // A commit left pending goes through flush, which also recognises a rename whose answer was lost.
+        if case .closed = part.writer.state { try flush(part) }
         if part.openedAt == nil { part.openedAt = .now() }
         let accepted = part.writer.accepts(window)
         let files = try part.writer.append(window, offset: offset)
@@ -227,7 +229,34 @@ public final class SinkProcessor: @unchecked Sendable {
     }
 
     private func flush(_ p: SinkPartition) throws {
-        if let f = try p.writer.flush() { committed([f], p) }
+        do {
+            if let f = try p.writer.flush() { committed([f], p) }
+        } catch TableTargetError.alreadyExists(let what) {
+            guard case .closed(let temp, let final) = p.writer.state, try adoptLostRename(p, temp: temp, final: final) else {
+                throw TableTargetError.alreadyExists(what)
+            }
+        }
+    }
+
+    /// A RENAME that took effect but whose answer was lost past the client's retries leaves the writer
+    /// `closed` with its file already under the final name, and every later try finds the name taken:
+    /// the partition would stall until a restart. When the temporary file is gone and the final file's
+    /// footer names the same offsets, the commit happened: go on from the files, as recovery would.
+    private func adoptLostRename(_ p: SinkPartition, temp: String, final: TrendsFileName) throws -> Bool {
+        do {
+            _ = try target.fileSize(temp)
+            return false
+        } catch TableTargetError.notFound {}
+        let md = try target.readParquetFooter(final.path)
+        guard md[metadata: TrendsTable.startOffsetKey] == String(final.startOffset),
+              md[metadata: TrendsTable.endOffsetKey] == String(final.endOffset) else { return false }
+        let end = md[metadata: TrendsTable.lastWindowEndKey].flatMap { EventTime.parse($0) }
+        let resume = TrendsPartitionResume(partition: final.partition, nextOffset: final.endOffset + 1,
+                                           lastWindowEndMillis: end, lastFile: final)
+        p.writer = TrendsPartitionWriter(target: target, partition: final.partition, resume: resume, maxRowsPerFile: maxRows)
+        ctx.logger.warning("a rename's answer was lost; its file is committed", metadata: ["path": "\(final.path)"])
+        committed([final], p)
+        return true
     }
 
     private func committed(_ files: [TrendsFileName], _ p: SinkPartition) {

@@ -14,13 +14,9 @@ struct SinkCommand: ParsableCommand {
         commandName: "sink",
         abstract: "Write the final windows of a file of window records into the trends table (a backfill).",
         discussion: """
-        Input: the JSON lines of `hashtrend trends` (the trends topic's records), e.g.
-          hashtrend trends posts.jsonl | hashtrend sink --root ./hashtrend-data
-        Final windows only, each written once, in the layout sinkd writes (docs/sinkd.md). Line i (from 0)
-        is offset i of input partition --partition: pick a partition number sinkd does not use for the same
-        root (sinkd uses the trends topic's partitions). Running the same input again writes nothing new;
-        an interrupted run resumes where its last committed file ends. Windows not newer than the last one
-        written for the partition are skipped, as in sinkd.
+        Input: the JSON lines of `hashtrend trends` (the trends topic's records), e.g. `hashtrend trends posts.jsonl | hashtrend sink --root ./hashtrend-data`. Final windows only, each written once, in the layout sinkd writes (docs/sinkd.md).
+
+        Line i (from 0) is offset i of input partition --partition: pick a partition number sinkd does not use for the same root (sinkd uses the trends topic's partitions). Running the same input again writes nothing new; an interrupted run resumes where its last committed file ends. Windows not newer than the last one written for the partition are skipped, as in sinkd.
         """)
 
     @Option(help: "Table root: a local directory, or webhdfs://namenode:9870/path (swebhdfs:// for https).")
@@ -79,7 +75,9 @@ struct SinkCommand: ParsableCommand {
         }
         let writer = TrendsPartitionWriter(target: target, partition: partition, resume: resume, maxRowsPerFile: flushRows)
         let reader: LineReader
-        do { reader = try LineReader(path: file) } catch { throw SinkFailure("cannot read \(file): \(error)") }
+        do { reader = try LineReader(path: file) } catch {
+            throw SinkFailure("cannot read \(file): \((error as NSError).localizedDescription)")
+        }
 
         var stats = SinkStats()
         let progress = SinkProgress(enabled: true)

@@ -18,6 +18,7 @@ struct Hashtrend: AsyncParsableCommand {
             GenerateCommand.self,
             ExtractCommand.self,
             TrendsCommand.self,
+            SinkCommand.self,
             BenchHotpathCommand.self,
             BenchParquetCommand.self,
         ]

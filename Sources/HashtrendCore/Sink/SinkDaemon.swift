@@ -32,9 +32,14 @@ public enum SinkSettings {
 
 /// One input partition's writer plus its bookkeeping.
 final class SinkPartition {
-    let writer: TrendsPartitionWriter
+    var writer: TrendsPartitionWriter
     var openedAt: DispatchTime? = nil
     var committedThrough: Int64 = -1
+    /// Records consumed while the writer refused them (a failed commit, or the hour cut's flush),
+    /// in offset order, nil for records that only move the offset on. The consumer has moved past
+    /// them, so they wait here and go to the writer, before anything newer, once the target works.
+    var backlog: [(window: TrendWindow?, offset: Int64)] = []
+    var backlogRows = 0
     init(writer: TrendsPartitionWriter) { self.writer = writer }
 }
 
@@ -131,43 +136,84 @@ public final class SinkProcessor: @unchecked Sendable {
             }
         }
         ctx.notifier.status("stopping: committing open files")
-        for (_, p) in partitions { try? flush(p) }
+        for (_, p) in partitions where drain(p) { try? flush(p) }
         commitOffsets()
         logger.info("sinkd stopped", metadata: ["files": "\(filesWritten)", "rows": "\(rowsWritten)"])
     }
 
     private func handle(_ m: KafkaMessage, _ part: SinkPartition) {
-        let window: TrendWindow
+        var window: TrendWindow? = nil
         do { window = try TrendWindow(json: m.valueBytes) } catch {
             // trendd wrote it, so this is a bug or a foreign producer: loud, counted, and skipped.
             ctx.logger.error("undecodable window record skipped: \(error)", metadata: ["partition": "\(m.partition)", "offset": "\(m.offset)", "error_kind": "bad_record"])
-            part.writer.skip(offset: m.offset)
+        }
+        if window?.final != true { window = nil }
+        if part.backlog.isEmpty {
+            do {
+                try apply(window, offset: m.offset, part)
+                return
+            } catch {
+                noteTargetError(error)
+            }
+        }
+        // Dropping it here would leave its offset in no file: a lost window (the writer only takes
+        // an offset once, in order).
+        if part.backlog.isEmpty {
+            ctx.logger.warning("holding records until the target takes writes again", metadata: ["partition": "\(m.partition)", "offset": "\(m.offset)"])
+        }
+        part.backlog.append((window, m.offset))
+        part.backlogRows += window?.top.count ?? 0
+    }
+
+    /// One record to the writer; nil only moves the offset on. Throws when the target refuses; the
+    /// writer's state then allows the same call again (a no-op if the record was already buffered).
+    private func apply(_ window: TrendWindow?, offset: Int64, _ part: SinkPartition) throws {
+        guard let window else {
+            part.writer.skip(offset: offset)
             return
         }
-        guard window.final else {
-            part.writer.skip(offset: m.offset)
-            return
+        // A commit left pending goes through flush, which also recognises a rename whose answer was lost.
+        if case .closed = part.writer.state { try flush(part) }
+        if part.openedAt == nil { part.openedAt = .now() }
+        let accepted = part.writer.accepts(window)
+        let files = try part.writer.append(window, offset: offset)
+        if accepted { rowsWritten += Int64(window.top.count) }
+        if !files.isEmpty { committed(files, part) }
+    }
+
+    /// Feeds a partition's backlog to its writer in order; false while the target still refuses.
+    private func drain(_ p: SinkPartition) -> Bool {
+        var done = 0
+        defer {
+            if done > 0 {
+                p.backlog.removeFirst(done)
+                p.backlogRows = p.backlog.reduce(0) { $0 + ($1.window?.top.count ?? 0) }
+            }
         }
-        do {
-            if part.openedAt == nil { part.openedAt = .now() }
-            let accepted = part.writer.accepts(window)
-            let files = try part.writer.append(window, offset: m.offset)
-            if accepted { rowsWritten += Int64(window.top.count) }
-            if !files.isEmpty { committed(files, part) }
-        } catch {
-            noteTargetError(error)
+        for (w, off) in p.backlog {
+            do { try apply(w, offset: off, p) } catch {
+                noteTargetError(error)
+                return false
+            }
+            done += 1
         }
+        return true
     }
 
     /// Rotation and retries: returns false while the target refuses.
     private func commitDue(now: DispatchTime) -> Bool {
         var ok = true
         for (_, p) in partitions {
+            if !p.backlog.isEmpty && !drain(p) {
+                ok = false
+                continue
+            }
             let due: Bool
             switch p.writer.state {
             case .closed: due = true
             case .writing(_, _, let rows):
-                let age = p.openedAt.map { now.uptimeNanoseconds - $0.uptimeNanoseconds } ?? 0
+                // openedAt may be later than `now` (set by a drain just above): no unsigned underflow.
+                let age = p.openedAt.map { now > $0 ? now.uptimeNanoseconds - $0.uptimeNanoseconds : 0 } ?? 0
                 due = rows >= maxRows || age >= UInt64(rotate.millis) * 1_000_000
             default: due = false
             }
@@ -183,7 +229,34 @@ public final class SinkProcessor: @unchecked Sendable {
     }
 
     private func flush(_ p: SinkPartition) throws {
-        if let f = try p.writer.flush() { committed([f], p) }
+        do {
+            if let f = try p.writer.flush() { committed([f], p) }
+        } catch TableTargetError.alreadyExists(let what) {
+            guard case .closed(let temp, let final) = p.writer.state, try adoptLostRename(p, temp: temp, final: final) else {
+                throw TableTargetError.alreadyExists(what)
+            }
+        }
+    }
+
+    /// A RENAME that took effect but whose answer was lost past the client's retries leaves the writer
+    /// `closed` with its file already under the final name, and every later try finds the name taken:
+    /// the partition would stall until a restart. When the temporary file is gone and the final file's
+    /// footer names the same offsets, the commit happened: go on from the files, as recovery would.
+    private func adoptLostRename(_ p: SinkPartition, temp: String, final: TrendsFileName) throws -> Bool {
+        do {
+            _ = try target.fileSize(temp)
+            return false
+        } catch TableTargetError.notFound {}
+        let md = try target.readParquetFooter(final.path)
+        guard md[metadata: TrendsTable.startOffsetKey] == String(final.startOffset),
+              md[metadata: TrendsTable.endOffsetKey] == String(final.endOffset) else { return false }
+        let end = md[metadata: TrendsTable.lastWindowEndKey].flatMap { EventTime.parse($0) }
+        let resume = TrendsPartitionResume(partition: final.partition, nextOffset: final.endOffset + 1,
+                                           lastWindowEndMillis: end, lastFile: final)
+        p.writer = TrendsPartitionWriter(target: target, partition: final.partition, resume: resume, maxRowsPerFile: maxRows)
+        ctx.logger.warning("a rename's answer was lost; its file is committed", metadata: ["path": "\(final.path)"])
+        committed([final], p)
+        return true
     }
 
     private func committed(_ files: [TrendsFileName], _ p: SinkPartition) {
@@ -208,8 +281,8 @@ public final class SinkProcessor: @unchecked Sendable {
 
     private func bufferedRows() -> Int {
         partitions.values.reduce(0) { acc, p in
-            if case .writing(_, _, let rows) = p.writer.state { return acc + rows }
-            return acc
+            if case .writing(_, _, let rows) = p.writer.state { return acc + rows + p.backlogRows }
+            return acc + p.backlogRows
         }
     }
 

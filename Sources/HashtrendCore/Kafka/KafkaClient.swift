@@ -84,6 +84,17 @@ func installCallbacks(_ conf: OpaquePointer, context: KafkaClientContext) -> Unm
     return unmanaged
 }
 
+/// `rd_kafka_new`; on failure the conf and the callback context are released and librdkafka's reason thrown.
+func makeClientHandle(_ type: rd_kafka_type_t, conf: OpaquePointer, context: Unmanaged<KafkaClientContext>) throws -> OpaquePointer {
+    var errbuf = [CChar](repeating: 0, count: 512)
+    guard let h = rd_kafka_new(type, conf, &errbuf, errbuf.count) else {
+        rd_kafka_conf_destroy(conf)
+        context.release()
+        throw KafkaError.configuration(errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+    }
+    return h
+}
+
 /// Partition list conversions (the list is freed by the caller with rd_kafka_topic_partition_list_destroy).
 func makePartitionList(_ offsets: [PartitionOffset]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
     let list = rd_kafka_topic_partition_list_new(Int32(max(offsets.count, 1)))!

@@ -115,12 +115,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         self.ctx = ctx
         context = installCallbacks(conf, context: ctx)
         rd_kafka_conf_set_rebalance_cb(conf, hashtrendRebalance)
-        var errbuf = [CChar](repeating: 0, count: 512)
-        guard let h = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errbuf, errbuf.count) else {
-            rd_kafka_conf_destroy(conf)
-            context.release()
-            throw KafkaError.configuration(errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        }
+        let h = try makeClientHandle(RD_KAFKA_CONSUMER, conf: conf, context: context)
         handle = h
         rd_kafka_poll_set_consumer(h)
         queue = rd_kafka_queue_get_consumer(h)

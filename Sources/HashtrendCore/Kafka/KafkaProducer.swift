@@ -74,12 +74,7 @@ public final class KafkaProducer: @unchecked Sendable {
         self.ctx = ctx
         context = installCallbacks(conf, context: ctx)
         rd_kafka_conf_set_dr_msg_cb(conf, hashtrendDeliveryReport)
-        var errbuf = [CChar](repeating: 0, count: 512)
-        guard let h = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errbuf, errbuf.count) else {
-            rd_kafka_conf_destroy(conf)
-            context.release()
-            throw KafkaError.configuration(errbuf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        }
+        let h = try makeClientHandle(RD_KAFKA_PRODUCER, conf: conf, context: context)
         handle = h
         let stopping = self.stopping
         let sendable = SendableHandle(pointer: h)

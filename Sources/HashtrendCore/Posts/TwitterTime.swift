@@ -15,15 +15,7 @@ public enum TwitterTime {
     /// the date is what counts).
     public static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard b.count == 30 else { return nil }
-        func num(_ at: Int, _ len: Int) -> Int? {
-            var v = 0
-            for i in at..<(at + len) {
-                let c = b[i] &- 48
-                if c > 9 { return nil }
-                v = v * 10 + Int(c)
-            }
-            return v
-        }
+        func num(_ at: Int, _ len: Int) -> Int? { asciiNumber(b, at, len) }
         func name(_ at: Int, _ names: [StaticString]) -> Int? {
             for (k, n) in names.enumerated() {
                 let p = n.utf8Start

@@ -63,15 +63,7 @@ public enum EventTime {
     public static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Int64? {
         let n = b.count
         guard n >= 20 else { return nil }
-        func num(_ at: Int, _ len: Int) -> Int? {
-            var v = 0
-            for i in at..<(at + len) {
-                let c = b[i] &- 48
-                if c > 9 { return nil }
-                v = v * 10 + Int(c)
-            }
-            return v
-        }
+        func num(_ at: Int, _ len: Int) -> Int? { asciiNumber(b, at, len) }
         guard let y = num(0, 4), b[4] == 45, let mo = num(5, 2), b[7] == 45, let d = num(8, 2),
               b[10] == 84 || b[10] == 116 || b[10] == 32,
               let h = num(11, 2), b[13] == 58, let mi = num(14, 2), b[16] == 58, let sec = num(17, 2),
@@ -105,4 +97,16 @@ public enum EventTime {
         let secs = Int64(days) * 86400 + Int64(h * 3600 + mi * 60 + sec) - Int64(offset * 60)
         return secs * 1000 + Int64(frac)
     }
+}
+
+/// The decimal number in `len` ASCII digits at `at`, or nil when any byte is not a digit.
+@inline(__always)
+func asciiNumber(_ b: UnsafeBufferPointer<UInt8>, _ at: Int, _ len: Int) -> Int? {
+    var v = 0
+    for i in at..<(at + len) {
+        let c = b[i] &- 48
+        if c > 9 { return nil }
+        v = v * 10 + Int(c)
+    }
+    return v
 }

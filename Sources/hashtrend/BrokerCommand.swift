@@ -64,16 +64,8 @@ struct BrokerCommand: ParsableCommand {
         stderrLine("hashtrend broker: \(nodes) node(s) at \(broker.bootstrapServers); topics: \(topics.isEmpty ? "(auto-created)" : topics.joined(separator: ", "))")
 
         let done = DispatchSemaphore(value: 0)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { done.signal() }
-            s.resume()
-            sources.append(s)
-        }
+        let sources = ProcessSignals.handle([SIGTERM, SIGINT]) { _ in done.signal() }
         let b = broker
         Thread.detachNewThread {
             // EOF on stdin is normal (run in the background): the broker keeps serving.

@@ -43,15 +43,7 @@ struct ConsumeCommand: ParsableCommand {
     func run() throws {
         var config = try kafka.config()
         let stop = LoopControl()
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { stop.requestStop() }
-            s.resume()
-            sources.append(s)
-        }
+        let sources = ProcessSignals.handle([SIGTERM, SIGINT]) { _ in stop.requestStop() }
         defer { _ = sources }
         let logger = Logger(label: "hashtrend.consume")
         config["group.id"] = group ?? "hashtrend-consume-\(getpid())"

@@ -213,13 +213,7 @@ final class DemoSupervisor: @unchecked Sendable {
 
     /// SIGINT, SIGTERM and SIGHUP ask for a clean stop instead of killing the supervisor.
     func installSignalHandlers() {
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler { [self] in stopFlag.store(true, ordering: .releasing) }
-            src.resume()
-            sources.append(src)
-        }
+        sources += ProcessSignals.handle([SIGINT, SIGTERM, SIGHUP]) { [self] _ in stopFlag.store(true, ordering: .releasing) }
     }
 
     static func executableDirectory() -> String {

@@ -92,20 +92,13 @@ struct TopCommand: ParsableCommand {
         let stop = Atomic<Bool>(false)
         let resized = Atomic<Bool>(false)
         let suspend = Atomic<Bool>(false)
-        var sources: [DispatchSourceSignal] = []
         // Ctrl-Z on the full screen: the loop puts the terminal back before stopping (see below).
-        for sig in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] + (interactive ? [SIGTSTP] : []) {
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler {
-                switch sig {
-                case SIGWINCH: resized.store(true, ordering: .relaxed)
-                case SIGTSTP: suspend.store(true, ordering: .relaxed)
-                default: stop.store(true, ordering: .relaxed)
-                }
+        let sources = ProcessSignals.handle([SIGINT, SIGTERM, SIGHUP, SIGWINCH] + (interactive ? [SIGTSTP] : [])) { sig in
+            switch sig {
+            case SIGWINCH: resized.store(true, ordering: .relaxed)
+            case SIGTSTP: suspend.store(true, ordering: .relaxed)
+            default: stop.store(true, ordering: .relaxed)
             }
-            s.resume()
-            sources.append(s)
         }
         defer { _ = sources }
 

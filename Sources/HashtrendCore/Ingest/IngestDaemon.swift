@@ -129,18 +129,11 @@ public final class IngestProcessor: @unchecked Sendable {
     public func run(_ control: LoopControl) throws {
         defer { publisher.close(timeout: ctx.configuration.duration("shutdown-timeout")) }
         // READY once Kafka answers for the output topic.
-        var ready = false
-        while !control.shouldStop && !ready {
-            ctx.heartbeat.beat()
-            do {
-                _ = try publisher.producer.partitionCount(topic: publisher.topic, timeout: .seconds(2))
-                ready = true
-            } catch {
-                ctx.notifier.status("waiting for Kafka: \(error)")
-                Thread.sleep(forTimeInterval: 0.5)
-            }
-        }
-        guard ready else { return }
+        // Any answer will do: a missing topic is auto-created by the first record.
+        guard ctx.waitForKafka("Kafka", control: control, probe: {
+            _ = try publisher.producer.partitionCount(topic: publisher.topic, timeout: .seconds(2))
+            return true
+        }) else { return }
         ctx.notifier.ready(status: "\(source): producing to \(publisher.topic)")
         ctx.logger.info("ingestd started", metadata: ["source": "\(source)", "topic": "\(publisher.topic)"])
         switch source {

@@ -1,4 +1,5 @@
 import CRdKafka
+import Foundation
 
 /// librdkafka properties, passed through verbatim. Hashtrend's own defaults are applied first, then
 /// whatever the operator set (`KAFKA_*` variables, `--kafka key=value`), so the operator always wins.
@@ -46,4 +47,13 @@ public struct KafkaConfig: Sendable, Equatable {
     }
 }
 
-import Foundation
+extension KafkaConfig {
+    /// A producer built from a daemon's shared properties must not carry consumer-only ones.
+    public func removingConsumerProperties() -> KafkaConfig {
+        let consumerOnly: Set<String> = ["group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms",
+                                         "partition.assignment.strategy", "auto.offset.reset", "enable.auto.commit",
+                                         "isolation.level", "max.poll.interval.ms", "enable.auto.offset.store",
+                                         "fetch.min.bytes", "fetch.wait.max.ms", "enable.partition.eof"]
+        return KafkaConfig(properties.filter { !consumerOnly.contains($0.key) })
+    }
+}

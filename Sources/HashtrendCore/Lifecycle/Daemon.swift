@@ -26,6 +26,24 @@ public struct DaemonContext: Sendable {
     public let positional: [String]
 }
 
+extension DaemonContext {
+    /// Start-up: retries `probe` (a metadata request) until Kafka answers it with true, showing why in
+    /// STATUS= and beating the heartbeat (waiting for Kafka is not a hang). False when asked to stop first.
+    public func waitForKafka(_ what: String, control: LoopControl, probe: () throws -> Bool) -> Bool {
+        while !control.shouldStop {
+            heartbeat.beat()
+            do {
+                if try probe() { return true }
+                notifier.status("waiting for \(what)")
+            } catch {
+                notifier.status("waiting for Kafka: \(error)")
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        return false
+    }
+}
+
 /// Flags every daemon shares.
 public enum CommonSettings {
     public static let specs: [SettingSpec] = [
@@ -86,14 +104,11 @@ public enum DaemonMain {
         }
 
         // The watchdog drill: SIGUSR2 freezes the main loop (see Heartbeat.freeze).
-        signal(SIGUSR2, SIG_IGN)
-        let drill = DispatchSource.makeSignalSource(signal: SIGUSR2, queue: .global())
-        drill.setEventHandler {
+        let drill = ProcessSignals.handle([SIGUSR2]) { [logger] _ in
             logger.warning("watchdog drill (SIGUSR2): freezing the main loop; systemd's watchdog should restart this daemon")
             ctx.heartbeat.freeze()
         }
-        drill.resume()
-        defer { drill.cancel() }
+        defer { drill.forEach { $0.cancel() } }
 
         var entries = services.map {
             ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,

@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,5 +11,17 @@ public enum ProcessSignals {
         sigemptyset(&set)
         for s in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&set, s) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
+    /// Routes `signals` to `handler` (on a global queue) instead of their default action. Keep the
+    /// returned sources alive for as long as the handling should last.
+    public static func handle(_ signals: [Int32], _ handler: @escaping @Sendable (Int32) -> Void) -> [DispatchSourceSignal] {
+        signals.map { sig in
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { handler(sig) }
+            s.resume()
+            return s
+        }
     }
 }

@@ -90,18 +90,9 @@ public final class SinkProcessor: @unchecked Sendable {
         let consumer = try KafkaConsumer(config: kafka, logger: logger) { [unowned self] in self.rebalance($0) }
         self.consumer = consumer
         defer { consumer.close() }
-        var ready = false
-        while !control.shouldStop && !ready {
-            ctx.heartbeat.beat()
-            do {
-                if try consumer.partitionCount(topic: topic, timeout: .seconds(2)) != nil { ready = true }
-                else { ctx.notifier.status("waiting for topic \(topic)") }
-            } catch {
-                ctx.notifier.status("waiting for Kafka: \(error)")
-                Thread.sleep(forTimeInterval: 0.5)
-            }
-        }
-        guard ready else { return }
+        guard ctx.waitForKafka("topic \(topic)", control: control, probe: {
+            try consumer.partitionCount(topic: topic, timeout: .seconds(2)) != nil
+        }) else { return }
         try consumer.subscribe([topic])
         ctx.notifier.ready(status: "storing \(topic) in \(target.location)")
         logger.info("sinkd started", metadata: ["topic": "\(topic)", "root": "\(target.location)"])

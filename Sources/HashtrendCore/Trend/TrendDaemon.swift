@@ -101,18 +101,9 @@ public final class TrendProcessor: @unchecked Sendable {
             producer.close(timeout: .seconds(10))
         }
         // READY once Kafka answers: the input topic's metadata is the proof.
-        var ready = false
-        while !control.shouldStop && !ready {
-            ctx.heartbeat.beat()
-            do {
-                if try consumer.partitionCount(topic: inputTopic, timeout: .seconds(2)) != nil { ready = true }
-                else { ctx.notifier.status("waiting for topic \(inputTopic)") }
-            } catch {
-                ctx.notifier.status("waiting for Kafka: \(error)")
-                Thread.sleep(forTimeInterval: 0.5)
-            }
-        }
-        guard ready else { return }
+        guard ctx.waitForKafka("topic \(inputTopic)", control: control, probe: {
+            try consumer.partitionCount(topic: inputTopic, timeout: .seconds(2)) != nil
+        }) else { return }
         try consumer.subscribe([inputTopic])
         ctx.notifier.ready(status: "consuming \(inputTopic)")
         logger.info("trendd started", metadata: ["topic": "\(inputTopic)", "window": "\(windowConfig.size)", "slide": "\(windowConfig.advance)"])
@@ -316,36 +307,5 @@ public final class TrendProcessor: @unchecked Sendable {
                 "last_final_end": "\(cp?.lastFinalEndMillis.map { EventTime.format(millis: $0) } ?? "none")"])
             return starts
         }
-    }
-}
-
-/// Posts per second over the last few seconds (thread-safe: sources count from their own threads).
-final class RateMeter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    private var since = DispatchTime.now()
-    private var last: Double = 0
-    func add(_ n: Int) { lock.withLock { count += n } }
-    func perSecond() -> Double {
-        lock.lock(); defer { lock.unlock() }
-        let now = DispatchTime.now()
-        let dt = Double(now.uptimeNanoseconds - since.uptimeNanoseconds) / 1e9
-        if dt >= 1 {
-            last = Double(count) / dt
-            count = 0
-            since = now
-        }
-        return last
-    }
-}
-
-extension KafkaConfig {
-    /// A producer built from a daemon's shared properties must not carry consumer-only ones.
-    public func removingConsumerProperties() -> KafkaConfig {
-        let consumerOnly: Set<String> = ["group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms",
-                                         "partition.assignment.strategy", "auto.offset.reset", "enable.auto.commit",
-                                         "isolation.level", "max.poll.interval.ms", "enable.auto.offset.store",
-                                         "fetch.min.bytes", "fetch.wait.max.ms", "enable.partition.eof"]
-        return KafkaConfig(properties.filter { !consumerOnly.contains($0.key) })
     }
 }

@@ -79,7 +79,7 @@ public final class PostPublisher: @unchecked Sendable {
         }
         guard let toSpool else { return }
         if toSpool {
-            if lock.withLock({ pendingSpool.count }) >= 200 { syncSpool() }
+            if lock.withLock({ pendingSpool.count }) >= 1000 { syncSpool() }
         } else if !send(topic: topic, key: key, value: value) {
             lock.withLock { spooling = true; pendingSpool.append((key, value)) }
         }
@@ -122,11 +122,6 @@ public final class PostPublisher: @unchecked Sendable {
 
     /// Makes the posts waiting for the spool durable (and failed deliveries with them).
     public func syncSpool() {
-        // While the brokers are unreachable, what librdkafka still queues goes to disk too: it would
-        // otherwise sit in memory (lost to a SIGKILL) until message.timeout.ms.
-        if producer.brokersUnreachable && lock.withLock({ spooling }) {
-            producer.purgeQueued()
-        }
         let failed = failures.takeAll().filter { $0.topic == topic }
         let batch: [(key: [UInt8], value: [UInt8])] = lock.withLock {
             defer { pendingSpool.removeAll(keepingCapacity: true) }

@@ -130,13 +130,6 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
-    /// Hands back every record still waiting in librdkafka's queue (not yet sent): each gets a failed
-    /// delivery report (`_PURGE_QUEUE`) with its key and value, so the caller can make it durable
-    /// elsewhere instead of holding it in memory through an outage.
-    public func purgeQueued() {
-        _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE))
-    }
-
     /// Records not yet acknowledged (queued, in flight, or awaiting a delivery report).
     public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
     public var deliveredCount: Int64 { ctx.delivered.load(ordering: .relaxed) }

@@ -38,11 +38,12 @@ class Service:
 
     def __init__(self, run, name, argv, env=None, restart=True, restart_sec=1.0, stdin=False):
         self.run, self.name, self.argv, self.restart, self.restart_sec = run, name, argv, restart, restart_sec
-        self.env = dict(os.environ, **(env or {}))
+        self.env = env if env is not None else dict(os.environ)
         self.stdin = stdin
         self.proc = None
         self.incarnation = 0
         self.restarts = 0
+        self.kills = 0
         self.exit_statuses = []
         self.finished = False          # exited 0: a finite source reached its end
         self.down_since = None
@@ -64,10 +65,11 @@ class Service:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self):
-        """SIGKILL now (a crash); the supervisor restarts it after restart_sec."""
+        """SIGKILL now (a crash); the supervisor restarts it after restart_sec. False if it was not running."""
         if self.alive():
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+            self.kills += 1
             return True
         return False
 

@@ -14,7 +14,7 @@ PIP_PKGS := duckdb pyarrow fastparquet hdfs pyyaml pytest
 export HASHTREND_PYTHON := $(PY)
 export HASHTREND_SHARED := $(abspath $(CURDIR)/../shared)
 
-.PHONY: all deps build release test unit pytest bench install uninstall clean demo
+.PHONY: all deps build release test unit pytest e2e chaos bench install uninstall clean demo
 
 all: build
 
@@ -44,7 +44,19 @@ release: deps
 test: deps
 	$(SWIFT) build -j $(SWIFT_JOBS) --build-tests
 	$(SWIFT) test --skip-build --no-parallel
-	@if ls tests/*.py >/dev/null 2>&1; then $(PY) -m pytest -q tests; fi
+	@if ls tests/*.py >/dev/null 2>&1; then $(PY) -m pytest -q tests --ignore=tests/e2e; fi
+	@$(MAKE) --no-print-directory e2e
+
+# The whole pipeline as separate processes under faults (kills, broker outage, request errors, latency,
+# WebHDFS failures, late and malformed input) against the DuckDB oracle (docs/e2e.md). E2E_SEED=N
+# reproduces a run; E2E_SCENARIOS=a,b picks scenarios. e2e is CI-sized; chaos is larger and longer.
+e2e: deps
+	$(SWIFT) build -j $(SWIFT_JOBS)
+	$(PY) tests/e2e/run_e2e.py --size ci
+
+chaos: deps
+	$(SWIFT) build -j $(SWIFT_JOBS)
+	$(PY) tests/e2e/run_e2e.py --size chaos
 
 bench: deps
 	$(SWIFT) build -c release -j $(SWIFT_JOBS)

@@ -7,7 +7,9 @@ RECORDS.jsonl holds window records (the trends topic's JSON lines); the final on
 Checks, each reported as a mismatch:
   - every file under <root>/trends/ has a committed name (dt=/hour=/trends+P+S+E.parquet), is readable
     by pyarrow, and its footer (hashtrend.partition/start_offset/end_offset/windows/last_window_end)
-    agrees with its name and rows; its dt=/hour= directory is the hour of each row's window_end;
+    agrees with its name and rows; its dt=/hour= directory is the hour of each row's window_end
+    (final windows without entries, e.g. posts=0, have no rows: the footer may count them, and its
+    last_window_end may be one of them, when the expected records hold such windows);
   - the offset ranges of one partition's files never overlap;
   - files outside trends/ are temporary files under _tmp/ only (and none at all with --no-tmp);
   - DuckDB over read_parquet('<root>/trends/**/*.parquet', hive_partitioning=true): no (window_end, rank)
@@ -30,6 +32,7 @@ TMP = re.compile(r"^_tmp/trends\+\d+\+\d+\+\d+\.[0-9a-f]+\.parquet\.tmp$")
 TS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$")
 
 mismatches = []
+empty_windows = set()  # ends of expected final windows without entries (no rows in the table)
 
 
 def bad(msg):
@@ -47,6 +50,7 @@ def millis(text):
 
 def expected_rows(path):
     rows, windows = [], set()
+    global empty_windows
     with open(path, "rb") as f:
         for line in f:
             if not line.strip():
@@ -56,6 +60,8 @@ def expected_rows(path):
                 continue
             ws, we, em = millis(w["window_start"]), millis(w["window_end"]), millis(w["emitted_at"])
             windows.add(we)
+            if not w["top"]:
+                empty_windows.add(we)
             for e in w["top"]:
                 rows.append((ws, we, int(e["rank"]), e["tag"], e["display"], int(e["count"]), float(e["score"]),
                              int(w["posts"]), em))
@@ -107,11 +113,15 @@ def check_committed(root, rel, ranges):
     if str(table.schema.field("window_end").type) != "timestamp[ms, tz=UTC]":
         bad(f"{rel}: window_end is {table.schema.field('window_end').type}, not timestamp[ms, tz=UTC]")
     ends = table.column("window_end").cast("int64").to_pylist()
-    if kv.get("hashtrend.windows") is None or int(kv["hashtrend.windows"]) != len(set(ends)):
-        bad(f"{rel}: footer hashtrend.windows={kv.get('hashtrend.windows')!r}, rows hold {len(set(ends))} windows")
+    footer_windows = kv.get("hashtrend.windows")
+    if footer_windows is None or not (len(set(ends)) <= int(footer_windows) <= len(set(ends)) + len(empty_windows)):
+        bad(f"{rel}: footer hashtrend.windows={footer_windows!r}, rows hold {len(set(ends))} windows"
+            f" (and {len(empty_windows)} expected windows have no rows)")
     if ends:
-        if "hashtrend.last_window_end" not in kv or millis(kv["hashtrend.last_window_end"]) != max(ends):
-            bad(f"{rel}: footer last_window_end {kv.get('hashtrend.last_window_end')!r} is not the newest row's")
+        last = millis(kv["hashtrend.last_window_end"]) if "hashtrend.last_window_end" in kv else None
+        if last is None or not (last == max(ends) or (last > max(ends) and last in empty_windows)):
+            bad(f"{rel}: footer last_window_end {kv.get('hashtrend.last_window_end')!r} is neither the newest row's"
+                f" nor a later window without entries")
         if any(not (hour_start <= x < hour_start + 3_600_000) for x in ends):
             bad(f"{rel}: a row's window_end is outside dt={y:04d}-{mo:02d}-{d:02d}/hour={h:02d}")
 

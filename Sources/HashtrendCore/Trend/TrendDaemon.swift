@@ -244,7 +244,9 @@ public final class TrendProcessor: @unchecked Sendable {
         do {
             try consumer.commit(offsets)
             dirty = false
-        } catch let e as KafkaError where e.isRebalanceRelated || e.isTimedOut || e.code == -195 /* _TRANSPORT */ {
+        } catch let e as KafkaError where !e.isFatal {
+            // Rebalance, timeout, transport, no coordinator during an outage (_WAIT_COORD): the offsets stay
+            // pending (dirty) and go with the next commit; an outage must not stop the daemon.
             ctx.logger.info("commit deferred: \(e)")
         }
     }

@@ -166,6 +166,11 @@ public final class ParquetWriter {
             guard d.rowCount == rows else {
                 throw ParquetWriterError("column \(c.name) has \(d.rowCount) rows, column 0 has \(rows)")
             }
+            if let runs = d.runLengths {
+                guard runs.count == d.values.count, runs.allSatisfy({ $0 >= 0 }) else {
+                    throw ParquetWriterError("column \(c.name): \(runs.count) run lengths (all >= 0) for \(d.values.count) values")
+                }
+            }
             if let v = d.validity {
                 guard c.repetition == .optional else { throw ParquetWriterError("column \(c.name) is REQUIRED but has nulls") }
                 var present = 0
@@ -175,12 +180,12 @@ public final class ParquetWriter {
                 }
             }
         }
-        var valueStarts = [Int](repeating: 0, count: columns.count)
+        var cursors = [ColumnCursor](repeating: ColumnCursor(), count: columns.count)
         var r = 0
         while r < rows {
             let end = min(rows, r + ParquetWriter.rowGroupCheckRows)
             for (i, col) in columns.enumerated() {
-                valueStarts[i] = col.append(batch[i], rows: r..<end, firstValue: valueStarts[i])
+                col.append(batch[i], rows: r..<end, cursor: &cursors[i])
             }
             rowGroupRows += end - r
             rowCount += Int64(end - r)
@@ -264,6 +269,13 @@ extension Double: ParquetFixedValue {
     @inline(__always) var key: UInt64 { bitPattern }
 }
 
+/// Where a column's next value is in a batch: the value index, and for run-length input the rows of
+/// that value's run already written.
+struct ColumnCursor {
+    var value = 0
+    var inRun = 0
+}
+
 final class ColumnChunkWriter {
     let column: ParquetColumn
     private let optional: Bool
@@ -339,15 +351,134 @@ final class ColumnChunkWriter {
     /// Encoded size of the buffered row group part of this column (for row-group sizing).
     var estimatedBytes: Int { chunkCompressed + pageEstimate + (dictActive ? dictPlainSize : 0) }
 
-    /// Appends rows `rows` of `data`; the first of their values is `data.values[firstValue]`. Returns the
-    /// index of the next unconsumed value.
-    func append(_ data: ParquetColumnData, rows: Range<Int>, firstValue: Int) -> Int {
-        switch data.values {
-        case .int32(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
-        case .int64(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
-        case .double(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
-        case .byteArray(let v): return appendBytes(v, data.validity, rows, firstValue)
+    /// Appends rows `rows` of `data`, taking values from `cursor` on and advancing it.
+    func append(_ data: ParquetColumnData, rows: Range<Int>, cursor: inout ColumnCursor) {
+        if let runs = data.runLengths {
+            switch data.values {
+            case .int32(let v): v.withUnsafeBufferPointer { appendFixedRuns($0, runs, rows.count, &cursor) }
+            case .int64(let v): v.withUnsafeBufferPointer { appendFixedRuns($0, runs, rows.count, &cursor) }
+            case .double(let v): v.withUnsafeBufferPointer { appendFixedRuns($0, runs, rows.count, &cursor) }
+            case .byteArray(let v): appendBytesRuns(v, runs, rows.count, &cursor)
+            }
+            return
         }
+        let first = cursor.value
+        switch data.values {
+        case .int32(let v): cursor.value = v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, first) }
+        case .int64(let v): cursor.value = v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, first) }
+        case .double(let v): cursor.value = v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, first) }
+        case .byteArray(let v): cursor.value = appendBytes(v, data.validity, rows, first)
+        }
+    }
+
+    /// Walks run-length input (`ParquetColumnData.runLengths`) in pieces of at most `checkEvery` rows, so
+    /// pages still close near their byte target when one value covers many rows.
+    @inline(__always)
+    private static func forEachRunPiece(_ runs: [Int32], rows: Int, _ cursor: inout ColumnCursor,
+                                        _ body: (_ value: Int, _ count: Int) -> Void) {
+        var left = rows
+        runs.withUnsafeBufferPointer { runs in
+            while left > 0 {
+                let runLength = Int(runs[cursor.value])
+                let n = min(left, runLength - cursor.inRun, checkEvery)
+                if n > 0 {
+                    body(cursor.value, n)
+                    cursor.inRun += n
+                    left -= n
+                }
+                if cursor.inRun == runLength {
+                    cursor.value += 1
+                    cursor.inRun = 0
+                }
+            }
+        }
+    }
+
+    private func appendFixedRuns<T: ParquetFixedValue>(_ values: UnsafeBufferPointer<T>, _ runs: [Int32], _ rows: Int,
+                                                       _ cursor: inout ColumnCursor) {
+        chunkRows += rows
+        var lastKey = ~(values.first?.key ?? 0)
+        var lastIndex: UInt32 = 0
+        Self.forEachRunPiece(runs, rows: rows, &cursor) { v, n in
+            let key = values[v].key
+            pageRows += n
+            let nan = T.isFloatingPoint && Self.isNaN(key)
+            if nan { nanCount += n }
+            if dictActive {
+                var inserted = false
+                if key != lastKey {
+                    lastIndex = fixedDict.index(of: key, inserted: &inserted)
+                    lastKey = key
+                }
+                Self.appendRepeated(lastIndex, n, to: &indices)
+                if inserted && fixedDict.count * T.byteWidth > dictionaryLimit {
+                    finishPage()
+                    dictActive = false
+                    return
+                }
+            } else {
+                let base = plain.count
+                plain.append(contentsOf: repeatElement(0, count: n * T.byteWidth))
+                plain.withUnsafeMutableBytes { out in
+                    for k in 0..<n {
+                        if T.byteWidth == 4 {
+                            out.storeBytes(of: UInt32(truncatingIfNeeded: key).littleEndian, toByteOffset: base + 4 * k, as: UInt32.self)
+                        } else {
+                            out.storeBytes(of: key.littleEndian, toByteOffset: base + 8 * k, as: UInt64.self)
+                        }
+                    }
+                }
+                if !nan {
+                    if !plainHasStats {
+                        (plainMin, plainMax, plainHasStats) = (key, key, true)
+                    } else {
+                        if Self.less(key, plainMin, T.self) { plainMin = key }
+                        if Self.less(plainMax, key, T.self) { plainMax = key }
+                    }
+                }
+            }
+            if pageEstimate >= pageTarget { finishPage() }
+        }
+    }
+
+    private func appendBytesRuns(_ values: ParquetByteArrays, _ runs: [Int32], _ rows: Int, _ cursor: inout ColumnCursor) {
+        chunkRows += rows
+        values.bytes.withUnsafeBytes { all in
+            let base = all.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!
+            Self.forEachRunPiece(runs, rows: rows, &cursor) { v, n in
+                let s = values.start(v)
+                let p = UnsafeRawBufferPointer(start: base + s, count: values.ends[v] - s)
+                pageRows += n
+                if dictActive {
+                    var inserted = false
+                    let idx = bytesDict.index(of: base + s, count: p.count, inserted: &inserted)
+                    Self.appendRepeated(idx, n, to: &indices)
+                    if inserted && bytesDict.plainSize > dictionaryLimit {
+                        finishPage()
+                        dictActive = false
+                        return
+                    }
+                } else {
+                    for _ in 0..<n {
+                        withUnsafeBytes(of: UInt32(p.count).littleEndian) { plain.append(contentsOf: $0) }
+                        plain.append(contentsOf: p)
+                    }
+                    if let mn = plainMinBytes, let mx = plainMaxBytes {
+                        if mn.withUnsafeBytes({ Self.compareBytes(p, $0) }) < 0 { plainMinBytes = Array(p) }
+                        if mx.withUnsafeBytes({ Self.compareBytes(p, $0) }) > 0 { plainMaxBytes = Array(p) }
+                    } else {
+                        plainMinBytes = Array(p)
+                        plainMaxBytes = Array(p)
+                    }
+                }
+                if pageEstimate >= pageTarget { finishPage() }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func appendRepeated(_ index: UInt32, _ n: Int, to indices: inout [UInt32]) {
+        indices.append(contentsOf: repeatElement(index, count: n))
     }
 
     private static let checkEvery = 256
@@ -542,19 +673,29 @@ final class ColumnChunkWriter {
         if dictionary && validity == nil && !optional {
             let start = indices.count
             indices.append(contentsOf: repeatElement(0, count: rows.count))
-            indices.withUnsafeMutableBufferPointer { out in
-                var o = start
-                for _ in rows {
-                    let s = vi == 0 ? 0 : ends[vi - 1]
-                    let n = ends[vi] - s
-                    vi += 1
-                    res.rows += 1
-                    var inserted = false
-                    out[o] = dict.index(of: base + s, count: n, inserted: &inserted)
-                    o += 1
-                    if inserted && dict.plainSize > dictionaryLimit {
-                        res.overflow = true
-                        break
+            withUnsafeTemporaryAllocation(of: BytesDictionary.Key.self, capacity: rows.count) { keys in
+                // Pass 1: hash every value and touch its slot (the misses overlap); pass 2: the lookups.
+                var v = vi
+                for j in 0..<rows.count {
+                    let s = v == 0 ? 0 : ends[v - 1]
+                    keys[j] = BytesDictionary.key(base + s, ends[v] - s)
+                    v += 1
+                }
+                dict.touch(keys)
+                indices.withUnsafeMutableBufferPointer { out in
+                    var o = start
+                    for j in 0..<rows.count {
+                        let s = vi == 0 ? 0 : ends[vi - 1]
+                        let n = ends[vi] - s
+                        vi += 1
+                        res.rows += 1
+                        var inserted = false
+                        out[o] = dict.index(of: base + s, count: n, key: keys[j], inserted: &inserted)
+                        o += 1
+                        if inserted && dict.plainSize > dictionaryLimit {
+                            res.overflow = true
+                            break
+                        }
                     }
                 }
             }

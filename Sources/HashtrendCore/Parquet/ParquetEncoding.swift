@@ -132,17 +132,36 @@ enum RLEHybrid {
     }
 }
 
+/// Zeroed words on a cache-line boundary, for hash tables whose slots must not straddle two lines (an
+/// Array's elements start 32 bytes into a 16-byte-aligned allocation). Accessed through `words` only,
+/// so lookups pay neither bounds nor exclusivity checks.
+final class AlignedWords {
+    let words: UnsafeMutablePointer<UInt64>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 8, alignment: 64)
+        words = raw.bindMemory(to: UInt64.self, capacity: count)
+        words.initialize(repeating: 0, count: count)
+    }
+
+    deinit { words.deallocate() }
+
+    func zero() { words.update(repeating: 0, count: count) }
+}
+
 /// Open-addressing hash set of 64-bit keys mapping to dense dictionary indices. A slot holds the key and
-/// its index + 1 (0 = empty) side by side, so a lookup reads one cache line.
+/// its index + 1 (0 = empty) side by side, four slots to a cache line, so a lookup reads one line.
 struct FixedDictionary {
     private(set) var keys: [UInt64] = []
-    private var slots: [UInt64]
+    private var table: AlignedWords
     private var mask: Int
 
     init(capacity: Int = 1024) {
         var cap = 16
         while cap < capacity * 2 { cap <<= 1 }
-        slots = [UInt64](repeating: 0, count: cap * 2)
+        table = AlignedWords(count: cap * 2)
         mask = cap - 1
     }
 
@@ -154,47 +173,68 @@ struct FixedDictionary {
         return Int(truncatingIfNeeded: r.high ^ r.low)
     }
 
+    /// First slot to probe: the first of a cache line's four, so the usual collisions are resolved
+    /// without another miss.
+    @inline(__always)
+    private static func home(_ k: UInt64, _ mask: Int) -> Int { hash(k) & mask & ~3 }
+
+    /// Loads the home slots of `values[range]` (see BytesDictionary.touch): lookups of values that are
+    /// new, such as the window bounds of each next window, then find their slots in cache.
+    mutating func touch<T: ParquetFixedValue>(_ values: UnsafeBufferPointer<T>, _ range: Range<Int>) {
+        let sl = table.words
+        var acc: UInt64 = 0
+        for i in range { acc ^= sl[2 &* FixedDictionary.home(values[i].key, mask) &+ 1] }
+        prefetchSink ^= acc
+    }
+
+    /// Keeps the touch loads alive (the optimizer may not drop a store to a caller-visible value).
+    private(set) var prefetchSink: UInt64 = 0
+
     /// Returns the key's index, inserting it when new (`inserted` tells which).
     @inline(__always)
     mutating func index(of key: UInt64, inserted: inout Bool) -> UInt32 {
-        var s = FixedDictionary.hash(key) & mask
-        let found: Int = slots.withUnsafeBufferPointer { sl in
-            while true {
-                let i = sl[2 &* s &+ 1]
-                if i == 0 { return -1 }
-                if sl[2 &* s] == key { return Int(truncatingIfNeeded: i) &- 1 }
-                s = (s &+ 1) & mask
-            }
+        let sl = table.words
+        var s = FixedDictionary.home(key, mask)
+        // The four slots of the home line compared without branching on which holds the key (see
+        // BytesDictionary.index); an empty slot has index word 0.
+        let b = 2 &* s
+        var hit: UInt64 = 0
+        if sl[b] == key { hit = sl[b &+ 1] }
+        if sl[b &+ 2] == key { hit = sl[b &+ 3] }
+        if sl[b &+ 4] == key { hit = sl[b &+ 5] }
+        if sl[b &+ 6] == key { hit = sl[b &+ 7] }
+        if hit != 0 { return UInt32(truncatingIfNeeded: hit &- 1) }
+        while true {
+            let i = sl[2 &* s &+ 1]
+            if i == 0 { break }
+            if sl[2 &* s] == key { return UInt32(truncatingIfNeeded: i &- 1) }
+            s = (s &+ 1) & mask
         }
-        if found >= 0 { return UInt32(truncatingIfNeeded: found) }
         let idx = keys.count
-        slots.withUnsafeMutableBufferPointer { sl in
-            sl[2 * s] = key
-            sl[2 * s + 1] = UInt64(idx + 1)
-        }
+        sl[2 * s] = key
+        sl[2 * s + 1] = UInt64(idx + 1)
         keys.append(key)
         inserted = true
-        if keys.count * 4 > (mask + 1) * 3 { grow() }
+        if keys.count * 2 > mask + 1 { grow() }
         return UInt32(idx)
     }
 
     private mutating func grow() {
         let cap = (mask + 1) * 2
-        slots = [UInt64](repeating: 0, count: cap * 2)
+        table = AlignedWords(count: cap * 2)
         mask = cap - 1
-        slots.withUnsafeMutableBufferPointer { sl in
-            for (i, k) in keys.enumerated() {
-                var s = FixedDictionary.hash(k) & mask
-                while sl[2 * s + 1] != 0 { s = (s + 1) & mask }
-                sl[2 * s] = k
-                sl[2 * s + 1] = UInt64(i + 1)
-            }
+        let sl = table.words
+        for (i, k) in keys.enumerated() {
+            var s = FixedDictionary.home(k, mask)
+            while sl[2 * s + 1] != 0 { s = (s + 1) & mask }
+            sl[2 * s] = k
+            sl[2 * s + 1] = UInt64(i + 1)
         }
     }
 
     mutating func removeAll() {
         keys.removeAll(keepingCapacity: true)
-        slots.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        table.zero()
     }
 }
 
@@ -204,23 +244,9 @@ struct FixedDictionary {
 /// store, so it costs one cache miss instead of three (slot, end offsets, bytes). New values are copied
 /// once, into `values`, which the dictionary page and the statistics read at the end of the chunk.
 struct BytesDictionary {
-    /// Zeroed words on a cache-line boundary, so no 32-byte slot straddles two lines (an Array's elements
-    /// start 32 bytes into a 16-byte-aligned allocation).
-    final class Slots {
-        let words: UnsafeMutablePointer<UInt64>
-        let count: Int
-        init(slots: Int) {
-            count = slots * 4
-            let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 8, alignment: 64)
-            words = raw.bindMemory(to: UInt64.self, capacity: count)
-            words.initialize(repeating: 0, count: count)
-        }
-        deinit { words.deallocate() }
-    }
-
     private(set) var values = ParquetByteArrays()
     /// Four words per slot: `hash >> 32 << 32 | (index + 1)` (0 = empty), length, prefix word 0, prefix word 1.
-    private var table: Slots
+    private var table: AlignedWords
     private var mask: Int
     /// Size of the dictionary page body (PLAIN: 4-byte length + bytes per entry).
     private(set) var plainSize = 0
@@ -228,7 +254,7 @@ struct BytesDictionary {
     init(capacity: Int = 1024) {
         var cap = 16
         while cap < capacity * 2 { cap <<= 1 }
-        table = Slots(slots: cap)
+        table = AlignedWords(count: cap * 4)
         mask = cap - 1
     }
 
@@ -286,6 +312,11 @@ struct BytesDictionary {
         return mix(h ^ 0x5899_65CC_7537_4CC3, 0x1D8E_4E27_C47D_124F)
     }
 
+    /// First slot to probe: the first of the two slots of a cache line, so a collision with one other value
+    /// is resolved without another miss.
+    @inline(__always)
+    private func home(_ h: UInt64) -> Int { Int(truncatingIfNeeded: h) & mask & ~1 }
+
     /// A value's hash and prefix words, computed once for the prefetch pass and the lookup.
     struct Key {
         var hash: UInt64
@@ -299,14 +330,28 @@ struct BytesDictionary {
         return Key(hash: hash(p, n, k0, k1), k0: k0, k1: k1)
     }
 
-    /// Loads the first word of the key's home slot and folds it into `prefetchSink`. Lookups of a batch of
-    /// values first touch all their slots this way: the loads are independent, so their cache misses
-    /// overlap instead of being paid one after another in the probe loop.
-    /// The loop is kept tiny, apart from the hashing, so the out-of-order core has many loads in flight.
+    /// Same as `key(p, n)` when at least 16 bytes from `p` on are readable (the value and what follows it
+    /// in the same buffer): two plain loads and masks, no branches on the length, whose mix of hashtag
+    /// lengths the branch predictor cannot learn.
+    @inline(__always)
+    static func key(_ p: UnsafeRawPointer, _ n: Int, readable: Int) -> Key {
+        guard readable >= 16 else { return key(p, n) }
+        // Smart shifts: a shift by 64 or more gives 0, so the masks are all-ones from 8 (16) bytes on.
+        let m0 = (1 as UInt64) << UInt64(8 * n) &- 1
+        let m1 = (1 as UInt64) << UInt64(8 * max(n - 8, 0)) &- 1
+        let k0 = p.loadUnaligned(as: UInt64.self) & m0
+        let k1 = p.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & m1
+        return Key(hash: hash(p, n, k0, k1), k0: k0, k1: k1)
+    }
+
+    /// Loads the first word of each key's home slot and folds it into `prefetchSink`. A batch of lookups
+    /// first touches all its slots this way: the loads are independent, so their cache misses overlap
+    /// instead of being paid one after another in the probe loop. The loop is kept tiny (the hashing is
+    /// done before) so the out-of-order core has many loads in flight.
     mutating func touch(_ keys: UnsafeMutableBufferPointer<Key>) {
         let w = table.words
         var acc: UInt64 = 0
-        for k in keys { acc ^= w[4 &* (Int(truncatingIfNeeded: k.hash) & mask)] }
+        for k in keys { acc ^= w[4 &* home(k.hash)] }
         prefetchSink ^= acc
     }
 
@@ -326,8 +371,20 @@ struct BytesDictionary {
         let k1 = key.k1
         let tag = h & 0xFFFF_FFFF_0000_0000
         let len = UInt64(truncatingIfNeeded: n)
-        var s = Int(truncatingIfNeeded: h) & mask
+        var s = home(h)
         let sl = table.words
+        // Both slots of the home line compared without branching on which one holds the value: which
+        // slot it is varies from value to value, and a mispredicted branch costs more than the compares.
+        let b = 4 &* s
+        let d0 = (sl[b] ^ tag) >> 32 | (sl[b &+ 1] ^ len) | (sl[b &+ 2] ^ k0) | (sl[b &+ 3] ^ k1)
+        let d1 = (sl[b &+ 4] ^ tag) >> 32 | (sl[b &+ 5] ^ len) | (sl[b &+ 6] ^ k0) | (sl[b &+ 7] ^ k1)
+        let i0 = sl[b] & 0xFFFF_FFFF
+        let i1 = sl[b &+ 4] & 0xFFFF_FFFF
+        let hit0 = d0 == 0 && i0 != 0
+        if hit0 || (d1 == 0 && i1 != 0) {
+            let idx = Int(truncatingIfNeeded: hit0 ? i0 : i1) &- 1
+            if n <= 16 || tailEqual(idx, p, n) { return UInt32(truncatingIfNeeded: idx) }
+        }
         while true {
             let w0 = sl[4 &* s]
             if w0 == 0 { break }
@@ -346,7 +403,9 @@ struct BytesDictionary {
         values.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
         plainSize += 4 + n
         inserted = true
-        if values.count * 10 > (mask + 1) * 7 { grow() }
+        // At most half full: nearly every lookup ends in its home slot, so the probe loop's branches are
+        // predictable.
+        if values.count * 2 > mask + 1 { grow() }
         return UInt32(idx)
     }
 
@@ -360,7 +419,7 @@ struct BytesDictionary {
     private mutating func grow() {
         let old = table
         let cap = (mask + 1) * 2
-        table = Slots(slots: cap)
+        table = AlignedWords(count: cap * 4)
         mask = cap - 1
         let sl = table.words
         // Re-hash from the stored values: the slot keeps only the hash's upper half.
@@ -374,7 +433,7 @@ struct BytesDictionary {
                     let start = values.start(idx)
                     let n = values.ends[idx] - start
                     let h = BytesDictionary.hash(base + start, n, old.words[o + 2], old.words[o + 3])
-                    var s = Int(truncatingIfNeeded: h) & mask
+                    var s = home(h)
                     while sl[4 * s] != 0 { s = (s + 1) & mask }
                     for k in 0..<4 { sl[4 * s + k] = old.words[o + k] }
                 }
@@ -386,7 +445,7 @@ struct BytesDictionary {
     mutating func removeAll() {
         values.removeAll()
         plainSize = 0
-        table.words.update(repeating: 0, count: table.count)
+        table.zero()
     }
 }
 

@@ -276,6 +276,9 @@ struct ColumnCursor {
     var inRun = 0
 }
 
+/// One column chunk in the making. The state touched per run of values is marked
+/// `@exclusivity(unchecked)`: the writer is single-threaded and never holds two accesses to one property
+/// at once, so the runtime checks (a call each, per access) would only cost time.
 final class ColumnChunkWriter {
     let column: ParquetColumn
     private let optional: Bool
@@ -284,13 +287,13 @@ final class ColumnChunkWriter {
     private let dictionaryEnabled: Bool
     private let compressor: PageCompressor
 
-    private var fixedDict = FixedDictionary()
-    private var bytesDict = BytesDictionary()
-    private var dictActive: Bool
-    private var indices: [UInt32] = []
-    private var plain: [UInt8] = []
-    private var defLevels: [UInt32] = []
-    private var pageRows = 0
+    @exclusivity(unchecked) private var fixedDict = FixedDictionary()
+    @exclusivity(unchecked) private var bytesDict = BytesDictionary()
+    @exclusivity(unchecked) private var dictActive: Bool
+    @exclusivity(unchecked) private var indices: [UInt32] = []
+    @exclusivity(unchecked) private var plain: [UInt8] = []
+    @exclusivity(unchecked) private var defLevels: [UInt32] = []
+    @exclusivity(unchecked) private var pageRows = 0
 
     /// Finished pages (header + body), one array each: no regrowing copies of a whole chunk.
     private var dataPages: [[UInt8]] = []
@@ -306,15 +309,15 @@ final class ColumnChunkWriter {
     private var chunkCompressed = 0
     private var dictPageCount = 0
     private var plainPageCount = 0
-    private var chunkRows = 0
-    private var nullCount = 0
-    private var nanCount = 0
+    @exclusivity(unchecked) private var chunkRows = 0
+    @exclusivity(unchecked) private var nullCount = 0
+    @exclusivity(unchecked) private var nanCount = 0
     // Statistics of values written PLAIN (dictionary entries are scanned at the end instead).
-    private var plainMin: UInt64 = 0
-    private var plainMax: UInt64 = 0
-    private var plainHasStats = false
-    private var plainMinBytes: [UInt8]?
-    private var plainMaxBytes: [UInt8]?
+    @exclusivity(unchecked) private var plainMin: UInt64 = 0
+    @exclusivity(unchecked) private var plainMax: UInt64 = 0
+    @exclusivity(unchecked) private var plainHasStats = false
+    @exclusivity(unchecked) private var plainMinBytes: [UInt8]?
+    @exclusivity(unchecked) private var plainMaxBytes: [UInt8]?
 
     init(column: ParquetColumn, options: ParquetWriterOptions) {
         self.column = column
@@ -397,6 +400,18 @@ final class ColumnChunkWriter {
     private func appendFixedRuns<T: ParquetFixedValue>(_ values: UnsafeBufferPointer<T>, _ runs: [Int32], _ rows: Int,
                                                        _ cursor: inout ColumnCursor) {
         chunkRows += rows
+        if dictActive {
+            // The values these rows take, so their dictionary slots can be touched up front.
+            var end = cursor.value
+            var covered = -cursor.inRun
+            runs.withUnsafeBufferPointer { runs in
+                while covered < rows && end < runs.count {
+                    covered += Int(runs[end])
+                    end += 1
+                }
+            }
+            fixedDict.touch(values, cursor.value..<end)
+        }
         var lastKey = ~(values.first?.key ?? 0)
         var lastIndex: UInt32 = 0
         Self.forEachRunPiece(runs, rows: rows, &cursor) { v, n in
@@ -678,7 +693,7 @@ final class ColumnChunkWriter {
                 var v = vi
                 for j in 0..<rows.count {
                     let s = v == 0 ? 0 : ends[v - 1]
-                    keys[j] = BytesDictionary.key(base + s, ends[v] - s)
+                    keys[j] = BytesDictionary.key(base + s, ends[v] - s, readable: all.count - s)
                     v += 1
                 }
                 dict.touch(keys)

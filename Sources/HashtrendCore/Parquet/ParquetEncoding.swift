@@ -132,6 +132,13 @@ enum RLEHybrid {
     }
 }
 
+/// All ones when `x == 0`, else zero, computed without a branch (a compiler turns `x == 0 ? a : b`
+/// into a branch as often as not, and in the dictionary lookups that branch is unpredictable).
+@inline(__always)
+func allOnesIfZero(_ x: UInt64) -> UInt64 {
+    ((x | (0 &- x)) >> 63) &- 1
+}
+
 /// Zeroed words on a cache-line boundary, for hash tables whose slots must not straddle two lines (an
 /// Array's elements start 32 bytes into a 16-byte-aligned allocation). Accessed through `words` only,
 /// so lookups pay neither bounds nor exclusivity checks.
@@ -198,11 +205,9 @@ struct FixedDictionary {
         // The four slots of the home line compared without branching on which holds the key (see
         // BytesDictionary.index); an empty slot has index word 0.
         let b = 2 &* s
-        var hit: UInt64 = 0
-        if sl[b] == key { hit = sl[b &+ 1] }
-        if sl[b &+ 2] == key { hit = sl[b &+ 3] }
-        if sl[b &+ 4] == key { hit = sl[b &+ 5] }
-        if sl[b &+ 6] == key { hit = sl[b &+ 7] }
+        // A key is in at most one slot; an empty slot's index word is 0, so it adds nothing.
+        let hit = sl[b &+ 1] & allOnesIfZero(sl[b] ^ key) | sl[b &+ 3] & allOnesIfZero(sl[b &+ 2] ^ key)
+            | sl[b &+ 5] & allOnesIfZero(sl[b &+ 4] ^ key) | sl[b &+ 7] & allOnesIfZero(sl[b &+ 6] ^ key)
         if hit != 0 { return UInt32(truncatingIfNeeded: hit &- 1) }
         while true {
             let i = sl[2 &* s &+ 1]
@@ -378,11 +383,10 @@ struct BytesDictionary {
         let b = 4 &* s
         let d0 = (sl[b] ^ tag) >> 32 | (sl[b &+ 1] ^ len) | (sl[b &+ 2] ^ k0) | (sl[b &+ 3] ^ k1)
         let d1 = (sl[b &+ 4] ^ tag) >> 32 | (sl[b &+ 5] ^ len) | (sl[b &+ 6] ^ k0) | (sl[b &+ 7] ^ k1)
-        let i0 = sl[b] & 0xFFFF_FFFF
-        let i1 = sl[b &+ 4] & 0xFFFF_FFFF
-        let hit0 = d0 == 0 && i0 != 0
-        if hit0 || (d1 == 0 && i1 != 0) {
-            let idx = Int(truncatingIfNeeded: hit0 ? i0 : i1) &- 1
+        // index + 1 of the matching slot, or 0 (an empty slot's index word is 0).
+        let hit = (sl[b] & 0xFFFF_FFFF) & allOnesIfZero(d0) | (sl[b &+ 4] & 0xFFFF_FFFF) & allOnesIfZero(d1)
+        if hit != 0 {
+            let idx = Int(truncatingIfNeeded: hit) &- 1
             if n <= 16 || tailEqual(idx, p, n) { return UInt32(truncatingIfNeeded: idx) }
         }
         while true {

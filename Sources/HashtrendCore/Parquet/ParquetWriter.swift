@@ -584,11 +584,13 @@ final class ColumnChunkWriter {
                         res.nans += 1
                         continue
                     }
-                    if !st.has {
+                    // Branches, not conditional moves: new extremes are rare after the first values, and
+                    // a conditional move chains every iteration to the previous one's compare.
+                    if _slowPath(!st.has) {
                         st = (key, key, true)
                     } else {
-                        if less(key, st.min, T.self) { st.min = key }
-                        if less(st.max, key, T.self) { st.max = key }
+                        if _slowPath(less(key, st.min, T.self)) { st.min = key }
+                        if _slowPath(less(st.max, key, T.self)) { st.max = key }
                     }
                 }
             }

@@ -427,6 +427,59 @@ import Testing
         #expect(b.rowCount == 0 && b.windowRows.isEmpty && b.windowStart.isEmpty)
     }
 
+    /// The dictionaries against Swift's own Dictionary: every value gets one dense index, in first-seen
+    /// order, across table growth. Values share 16-byte prefixes and lengths (decided past the slot's
+    /// prefix), cover every length 0...40 at every offset of the input buffer, and include key 0 (an
+    /// empty slot's bit pattern) for the fixed-width table.
+    @Test func dictionariesAssignDenseIndicesLikeASwiftDictionary() {
+        var g = SplitMix64(seed: 31)
+        var strings: [[UInt8]] = []
+        for n in 0...40 {
+            for k in 0..<30 { strings.append((0..<n).map { UInt8(truncatingIfNeeded: ($0 * 7 + k * (n > 16 ? 0 : 1)) % 251) }) }
+        }
+        for k in 0..<3000 {  // shared 16-byte prefix and length; only the tail differs
+            strings.append(Array("#same-prefix-16b".utf8) + Array(String(k).utf8) + [UInt8(k % 7)])
+        }
+        var input = ParquetByteArrays()
+        var order: [[UInt8]] = []
+        for _ in 0..<30_000 {
+            let v = strings[Int(g.next() % UInt64(strings.count))]
+            input.append(contentsOf: v)
+            order.append(v)
+        }
+        var dict = BytesDictionary(capacity: 4)
+        var reference: [[UInt8]: UInt32] = [:]
+        input.bytes.withUnsafeBytes { all in
+            let base = all.baseAddress!
+            for i in 0..<input.count {
+                let s = input.start(i), n = input.ends[i] - s
+                var inserted = false
+                let idx = i % 2 == 0 ? dict.index(of: base + s, count: n, inserted: &inserted)
+                    : dict.index(of: base + s, count: n, key: BytesDictionary.key(base + s, n, readable: all.count - s),
+                                 inserted: &inserted)
+                let expected = reference[order[i]] ?? UInt32(reference.count)
+                #expect(inserted == (reference[order[i]] == nil))
+                reference[order[i]] = expected
+                #expect(idx == expected)
+            }
+        }
+        #expect(dict.count == reference.count)
+        for (v, i) in reference { #expect(Array(dict.values[Int(i)]) == v) }
+
+        var fixed = FixedDictionary(capacity: 4)
+        var fixedRef: [UInt64: UInt32] = [:]
+        for k in 0..<50_000 {
+            let key = k % 3 == 0 ? 0 : g.next() % 20_000 &* 0x1_0000_0000  // only high bits differ
+            var inserted = false
+            let idx = fixed.index(of: key, inserted: &inserted)
+            let expected = fixedRef[key] ?? UInt32(fixedRef.count)
+            #expect(inserted == (fixedRef[key] == nil))
+            fixedRef[key] = expected
+            #expect(idx == expected)
+        }
+        #expect(fixed.keys.count == fixedRef.count)
+    }
+
     @Test func rleHybridMatchesSpecExample() {
         // Encodings.md: 0..7 with bit width 3 bit-packed -> 0x88 0xC6 0xFA after the header (1 group).
         var out: [UInt8] = []

@@ -294,6 +294,9 @@ final class ColumnChunkWriter {
     @exclusivity(unchecked) private var plain: [UInt8] = []
     @exclusivity(unchecked) private var defLevels: [UInt32] = []
     @exclusivity(unchecked) private var pageRows = 0
+    /// Per-run scratch (`checkEvery` entries): hashed keys, and indices before they join the page.
+    private let keyScratch = UnsafeMutablePointer<BytesDictionary.Key>.allocate(capacity: ColumnChunkWriter.checkEvery)
+    private let indexScratch = UnsafeMutablePointer<UInt32>.allocate(capacity: ColumnChunkWriter.checkEvery)
 
     /// Finished pages (header + body), one array each: no regrowing copies of a whole chunk.
     private var dataPages: [[UInt8]] = []
@@ -496,7 +499,13 @@ final class ColumnChunkWriter {
         indices.append(contentsOf: repeatElement(index, count: n))
     }
 
-    private static let checkEvery = 256
+    /// Rows per step of the per-value loops (page size and dictionary limit are checked between steps).
+    private static let checkEvery = 512
+
+    deinit {
+        keyScratch.deallocate()
+        indexScratch.deallocate()
+    }
 
     @inline(__always)
     private static func isNaN(_ key: UInt64) -> Bool {
@@ -526,41 +535,38 @@ final class ColumnChunkWriter {
         _ values: UnsafeBufferPointer<T>, _ firstValue: Int, _ validity: UnsafeBufferPointer<Bool>?,
         _ rows: Range<Int>, optional: Bool, dictionary: Bool, dictionaryLimit: Int,
         dict: inout FixedDictionary, indices: inout [UInt32], plain: inout [UInt8], levels: inout [UInt32],
-        stats: inout (min: UInt64, max: UInt64, has: Bool)
+        stats: inout (min: UInt64, max: UInt64, has: Bool), scratch: UnsafeMutablePointer<UInt32>
     ) -> RunResult {
         var res = RunResult()
         var vi = firstValue
         if dictionary && validity == nil && !optional {
             // Fast path (REQUIRED, dictionary): indices written through a pointer, and a repeat of the
             // previous value (window bounds repeat for a whole window) skips the hash lookup.
-            let base = indices.count
-            indices.append(contentsOf: repeatElement(0, count: rows.count))
+            // Indices go to the scratch buffer, then to the page in one copy.
             var lastKey = values[vi].key &+ 1
             var lastIndex: UInt32 = 0
-            indices.withUnsafeMutableBufferPointer { out in
-                var o = base
-                for _ in rows {
-                    let key = values[vi].key
-                    vi += 1
-                    res.rows += 1
-                    if T.isFloatingPoint && isNaN(key) { res.nans += 1 }
-                    if key != lastKey {
-                        var inserted = false
-                        lastIndex = dict.index(of: key, inserted: &inserted)
-                        lastKey = key
-                        out[o] = lastIndex
-                        o += 1
-                        if inserted && dict.count * T.byteWidth > dictionaryLimit {
-                            res.overflow = true
-                            break
-                        }
-                    } else {
-                        out[o] = lastIndex
-                        o += 1
+            var o = 0
+            for _ in rows {
+                let key = values[vi].key
+                vi &+= 1
+                if T.isFloatingPoint && isNaN(key) { res.nans += 1 }
+                if key != lastKey {
+                    var inserted = false
+                    lastIndex = dict.index(of: key, inserted: &inserted)
+                    lastKey = key
+                    scratch[o] = lastIndex
+                    o &+= 1
+                    if inserted && dict.count * T.byteWidth > dictionaryLimit {
+                        res.overflow = true
+                        break
                     }
+                } else {
+                    scratch[o] = lastIndex
+                    o &+= 1
                 }
             }
-            indices.removeLast(rows.count - res.rows)
+            indices.append(contentsOf: UnsafeBufferPointer(start: scratch, count: o))
+            res.rows = o
             res.values = vi - firstValue
             return res
         }
@@ -648,7 +654,7 @@ final class ColumnChunkWriter {
                 let res = ColumnChunkWriter.encodeFixedRun(
                     values, vi, validity, r..<end, optional: self.optional, dictionary: self.dictActive,
                     dictionaryLimit: self.dictionaryLimit, dict: &self.fixedDict, indices: &self.indices,
-                    plain: &self.plain, levels: &self.defLevels, stats: &stats)
+                    plain: &self.plain, levels: &self.defLevels, stats: &stats, scratch: self.indexScratch)
                 vi += res.values
                 r += res.rows
                 self.pageRows += res.rows
@@ -681,42 +687,39 @@ final class ColumnChunkWriter {
         _ all: UnsafeRawBufferPointer, _ ends: UnsafeBufferPointer<Int>, _ firstValue: Int,
         _ validity: UnsafeBufferPointer<Bool>?, _ rows: Range<Int>, optional: Bool, dictionary: Bool,
         dictionaryLimit: Int, dict: inout BytesDictionary, indices: inout [UInt32], plain: inout [UInt8],
-        levels: inout [UInt32], minBytes: inout [UInt8]?, maxBytes: inout [UInt8]?
+        levels: inout [UInt32], minBytes: inout [UInt8]?, maxBytes: inout [UInt8]?,
+        keyScratch: UnsafeMutablePointer<BytesDictionary.Key>, indexScratch: UnsafeMutablePointer<UInt32>
     ) -> RunResult {
         var res = RunResult()
         var vi = firstValue
         // A non-null pointer for empty values (the dictionary hashes and copies zero bytes from it).
         let base = all.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!
         if dictionary && validity == nil && !optional {
-            let start = indices.count
-            indices.append(contentsOf: repeatElement(0, count: rows.count))
-            withUnsafeTemporaryAllocation(of: BytesDictionary.Key.self, capacity: rows.count) { keys in
-                // Pass 1: hash every value and touch its slot (the misses overlap); pass 2: the lookups.
-                var v = vi
-                for j in 0..<rows.count {
-                    let s = v == 0 ? 0 : ends[v - 1]
-                    keys[j] = BytesDictionary.key(base + s, ends[v] - s, readable: all.count - s)
-                    v += 1
-                }
-                dict.touch(keys)
-                indices.withUnsafeMutableBufferPointer { out in
-                    var o = start
-                    for j in 0..<rows.count {
-                        let s = vi == 0 ? 0 : ends[vi - 1]
-                        let n = ends[vi] - s
-                        vi += 1
-                        res.rows += 1
-                        var inserted = false
-                        out[o] = dict.index(of: base + s, count: n, key: keys[j], inserted: &inserted)
-                        o += 1
-                        if inserted && dict.plainSize > dictionaryLimit {
-                            res.overflow = true
-                            break
-                        }
-                    }
+            // Pass 1: hash every value and touch its slot (the misses overlap); pass 2: the lookups, into
+            // the scratch buffer, then to the page in one copy.
+            let keys = UnsafeMutableBufferPointer(start: keyScratch, count: rows.count)
+            var v = vi
+            for j in 0..<rows.count {
+                let s = v == 0 ? 0 : ends[v &- 1]
+                keys[j] = BytesDictionary.key(base + s, ends[v] &- s, readable: all.count &- s)
+                v &+= 1
+            }
+            dict.touch(keys)
+            var o = 0
+            for j in 0..<rows.count {
+                let s = vi == 0 ? 0 : ends[vi &- 1]
+                let n = ends[vi] &- s
+                vi &+= 1
+                var inserted = false
+                indexScratch[o] = dict.index(of: base + s, count: n, key: keys[j], inserted: &inserted)
+                o &+= 1
+                if inserted && dict.plainSize > dictionaryLimit {
+                    res.overflow = true
+                    break
                 }
             }
-            indices.removeLast(rows.count - res.rows)
+            indices.append(contentsOf: UnsafeBufferPointer(start: indexScratch, count: o))
+            res.rows = o
             res.values = vi - firstValue
             return res
         }
@@ -774,7 +777,8 @@ final class ColumnChunkWriter {
                         let res = ColumnChunkWriter.encodeBytesRun(
                             all, ends, vi, validity, r..<end, optional: self.optional, dictionary: self.dictActive,
                             dictionaryLimit: self.dictionaryLimit, dict: &self.bytesDict, indices: &self.indices,
-                            plain: &self.plain, levels: &self.defLevels, minBytes: &mn, maxBytes: &mx)
+                            plain: &self.plain, levels: &self.defLevels, minBytes: &mn, maxBytes: &mx,
+                            keyScratch: self.keyScratch, indexScratch: self.indexScratch)
                         vi += res.values
                         r += res.rows
                         self.pageRows += res.rows

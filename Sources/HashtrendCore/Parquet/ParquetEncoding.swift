@@ -160,10 +160,14 @@ final class AlignedWords {
 
 /// Open-addressing hash set of 64-bit keys mapping to dense dictionary indices. A slot holds the key and
 /// its index + 1 (0 = empty) side by side, four slots to a cache line, so a lookup reads one line.
+/// Small non-negative keys (ranks, counts) also have a direct table: one load, no hashing.
 struct FixedDictionary {
     private(set) var keys: [UInt64] = []
     private var table: AlignedWords
     private var mask: Int
+    /// index + 1 of keys below `directLimit` (0 = not seen yet).
+    private let direct = AlignedWords(count: FixedDictionary.directLimit)
+    static let directLimit = 4096
 
     init(capacity: Int = 1024) {
         var cap = 16
@@ -200,6 +204,18 @@ struct FixedDictionary {
     /// Returns the key's index, inserting it when new (`inserted` tells which).
     @inline(__always)
     mutating func index(of key: UInt64, inserted: inout Bool) -> UInt32 {
+        if key < UInt64(FixedDictionary.directLimit) {
+            let d = direct.words[Int(truncatingIfNeeded: key)]
+            if d != 0 { return UInt32(truncatingIfNeeded: d &- 1) }
+            let idx = hashedIndex(of: key, inserted: &inserted)
+            direct.words[Int(truncatingIfNeeded: key)] = UInt64(idx) + 1
+            return idx
+        }
+        return hashedIndex(of: key, inserted: &inserted)
+    }
+
+    @inline(__always)
+    private mutating func hashedIndex(of key: UInt64, inserted: inout Bool) -> UInt32 {
         let sl = table.words
         var s = FixedDictionary.home(key, mask)
         // The four slots of the home line compared without branching on which holds the key (see
@@ -240,6 +256,7 @@ struct FixedDictionary {
     mutating func removeAll() {
         keys.removeAll(keepingCapacity: true)
         table.zero()
+        direct.zero()
     }
 }
 

@@ -429,8 +429,8 @@ import Testing
 
     /// The dictionaries against Swift's own Dictionary: every value gets one dense index, in first-seen
     /// order, across table growth. Values share 16-byte prefixes and lengths (decided past the slot's
-    /// prefix), cover every length 0...40 at every offset of the input buffer, and include key 0 (an
-    /// empty slot's bit pattern) for the fixed-width table.
+    /// prefix), cover every length 0...40 at every offset of the input buffer; the fixed-width keys
+    /// include 0 (an empty slot's bit pattern) and small keys inside and outside the direct table.
     @Test func dictionariesAssignDenseIndicesLikeASwiftDictionary() {
         var g = SplitMix64(seed: 31)
         var strings: [[UInt8]] = []
@@ -469,7 +469,8 @@ import Testing
         var fixed = FixedDictionary(capacity: 4)
         var fixedRef: [UInt64: UInt32] = [:]
         for k in 0..<50_000 {
-            let key = k % 3 == 0 ? 0 : g.next() % 20_000 &* 0x1_0000_0000  // only high bits differ
+            // 0, small keys on both sides of the direct table's limit, keys differing only in high bits.
+            let key = k % 3 == 0 ? g.next() % 5_000 : k % 3 == 1 ? 0 : g.next() % 20_000 &* 0x1_0000_0000
             var inserted = false
             let idx = fixed.index(of: key, inserted: &inserted)
             let expected = fixedRef[key] ?? UInt32(fixedRef.count)

@@ -331,6 +331,8 @@ final class ColumnChunkWriter {
         dictActive = options.dictionary
         compressor = PageCompressor(options.compression)
         pageVersion = options.dataPageVersion
+        fixedDict.maxCount = dictionaryLimit / max(byteWidth, 1)
+        bytesDict.maxPlainSize = dictionaryLimit
     }
 
     private var byteWidth: Int {

@@ -134,6 +134,8 @@ struct BenchParquetCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Option values copied once: reading a property wrapper per row costs a generic metadata lookup.
+        let rows = self.rows, perWindow = self.perWindow, tags = self.tags, batchWindows = self.batchWindows
         // A vocabulary of `tags` hashtags; each window's top entries are drawn with a Zipf-like skew, so a
         // few tags trend in most windows and the long tail shows up now and then (as in real trends).
         var rng = Rng(s: seed)
@@ -150,7 +152,7 @@ struct BenchParquetCommand: ParsableCommand {
         }
         let startMillis: Int64 = 1_767_225_600_000  // 2026-01-01T00:00:00Z
         var batcher = TrendRowBatcher()
-        batcher.reserve(rows: min(rows, batchWindows * perWindow))
+        batcher.reserve(rows: min(rows, batchWindows * perWindow), windows: batchWindows)
         let sink = try FileByteSink(path: out)
         let writer = try ParquetWriter(schema: TrendsTable.schema, options: ParquetWriterOptions(), sink: sink)
         var encodeCPU = 0.0, encodeWall = 0.0

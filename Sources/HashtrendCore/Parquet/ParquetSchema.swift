@@ -118,11 +118,23 @@ public struct ParquetColumnData: Sendable {
     /// nil: every row has a value. Otherwise one flag per row; `values.count` must equal the number of
     /// `true` flags.
     public var validity: [Bool]?
+    /// nil: one value per row. Otherwise `values[i]` fills the next `runLengths[i]` rows. Columns that are
+    /// constant per window (window bounds, posts, emitted_at) arrive this way, so the writer does one
+    /// dictionary lookup and writes one RLE run per window instead of per row. REQUIRED columns only.
+    public private(set) var runLengths: [Int32]?
+    private var runRows = 0
 
     public init(_ values: ColumnValues, validity: [Bool]? = nil) {
         self.values = values
         self.validity = validity
     }
 
-    public var rowCount: Int { validity?.count ?? values.count }
+    /// Run-length form: `values.count == runLengths.count`, every length >= 0 (the writer checks both).
+    public init(_ values: ColumnValues, runLengths: [Int32]) {
+        self.values = values
+        self.runLengths = runLengths
+        for n in runLengths { runRows += Int(n) }
+    }
+
+    public var rowCount: Int { runLengths == nil ? validity?.count ?? values.count : runRows }
 }

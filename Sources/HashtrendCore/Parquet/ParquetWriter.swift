@@ -166,6 +166,11 @@ public final class ParquetWriter {
             guard d.rowCount == rows else {
                 throw ParquetWriterError("column \(c.name) has \(d.rowCount) rows, column 0 has \(rows)")
             }
+            if let runs = d.runLengths {
+                guard runs.count == d.values.count, runs.allSatisfy({ $0 >= 0 }) else {
+                    throw ParquetWriterError("column \(c.name): \(runs.count) run lengths (all >= 0) for \(d.values.count) values")
+                }
+            }
             if let v = d.validity {
                 guard c.repetition == .optional else { throw ParquetWriterError("column \(c.name) is REQUIRED but has nulls") }
                 var present = 0
@@ -175,12 +180,12 @@ public final class ParquetWriter {
                 }
             }
         }
-        var valueStarts = [Int](repeating: 0, count: columns.count)
+        var cursors = [ColumnCursor](repeating: ColumnCursor(), count: columns.count)
         var r = 0
         while r < rows {
             let end = min(rows, r + ParquetWriter.rowGroupCheckRows)
             for (i, col) in columns.enumerated() {
-                valueStarts[i] = col.append(batch[i], rows: r..<end, firstValue: valueStarts[i])
+                col.append(batch[i], rows: r..<end, cursor: &cursors[i])
             }
             rowGroupRows += end - r
             rowCount += Int64(end - r)
@@ -264,6 +269,16 @@ extension Double: ParquetFixedValue {
     @inline(__always) var key: UInt64 { bitPattern }
 }
 
+/// Where a column's next value is in a batch: the value index, and for run-length input the rows of
+/// that value's run already written.
+struct ColumnCursor {
+    var value = 0
+    var inRun = 0
+}
+
+/// One column chunk in the making. The state touched per run of values is marked
+/// `@exclusivity(unchecked)`: the writer is single-threaded and never holds two accesses to one property
+/// at once, so the runtime checks (a call each, per access) would only cost time.
 final class ColumnChunkWriter {
     let column: ParquetColumn
     private let optional: Bool
@@ -272,13 +287,16 @@ final class ColumnChunkWriter {
     private let dictionaryEnabled: Bool
     private let compressor: PageCompressor
 
-    private var fixedDict = FixedDictionary()
-    private var bytesDict = BytesDictionary()
-    private var dictActive: Bool
-    private var indices: [UInt32] = []
-    private var plain: [UInt8] = []
-    private var defLevels: [UInt32] = []
-    private var pageRows = 0
+    @exclusivity(unchecked) private var fixedDict = FixedDictionary()
+    @exclusivity(unchecked) private var bytesDict = BytesDictionary()
+    @exclusivity(unchecked) private var dictActive: Bool
+    @exclusivity(unchecked) private var indices: [UInt32] = []
+    @exclusivity(unchecked) private var plain: [UInt8] = []
+    @exclusivity(unchecked) private var defLevels: [UInt32] = []
+    @exclusivity(unchecked) private var pageRows = 0
+    /// Per-run scratch (`checkEvery` entries): hashed keys, and indices before they join the page.
+    private let keyScratch = UnsafeMutablePointer<BytesDictionary.Key>.allocate(capacity: ColumnChunkWriter.checkEvery)
+    private let indexScratch = UnsafeMutablePointer<UInt32>.allocate(capacity: ColumnChunkWriter.checkEvery)
 
     /// Finished pages (header + body), one array each: no regrowing copies of a whole chunk.
     private var dataPages: [[UInt8]] = []
@@ -294,15 +312,15 @@ final class ColumnChunkWriter {
     private var chunkCompressed = 0
     private var dictPageCount = 0
     private var plainPageCount = 0
-    private var chunkRows = 0
-    private var nullCount = 0
-    private var nanCount = 0
+    @exclusivity(unchecked) private var chunkRows = 0
+    @exclusivity(unchecked) private var nullCount = 0
+    @exclusivity(unchecked) private var nanCount = 0
     // Statistics of values written PLAIN (dictionary entries are scanned at the end instead).
-    private var plainMin: UInt64 = 0
-    private var plainMax: UInt64 = 0
-    private var plainHasStats = false
-    private var plainMinBytes: [UInt8]?
-    private var plainMaxBytes: [UInt8]?
+    @exclusivity(unchecked) private var plainMin: UInt64 = 0
+    @exclusivity(unchecked) private var plainMax: UInt64 = 0
+    @exclusivity(unchecked) private var plainHasStats = false
+    @exclusivity(unchecked) private var plainMinBytes: [UInt8]?
+    @exclusivity(unchecked) private var plainMaxBytes: [UInt8]?
 
     init(column: ParquetColumn, options: ParquetWriterOptions) {
         self.column = column
@@ -313,6 +331,8 @@ final class ColumnChunkWriter {
         dictActive = options.dictionary
         compressor = PageCompressor(options.compression)
         pageVersion = options.dataPageVersion
+        fixedDict.maxCount = dictionaryLimit / max(byteWidth, 1)
+        bytesDict.maxPlainSize = dictionaryLimit
     }
 
     private var byteWidth: Int {
@@ -339,18 +359,155 @@ final class ColumnChunkWriter {
     /// Encoded size of the buffered row group part of this column (for row-group sizing).
     var estimatedBytes: Int { chunkCompressed + pageEstimate + (dictActive ? dictPlainSize : 0) }
 
-    /// Appends rows `rows` of `data`; the first of their values is `data.values[firstValue]`. Returns the
-    /// index of the next unconsumed value.
-    func append(_ data: ParquetColumnData, rows: Range<Int>, firstValue: Int) -> Int {
+    /// Appends rows `rows` of `data`, taking values from `cursor` on and advancing it.
+    func append(_ data: ParquetColumnData, rows: Range<Int>, cursor: inout ColumnCursor) {
+        if let runs = data.runLengths {
+            switch data.values {
+            case .int32(let v): v.withUnsafeBufferPointer { appendFixedRuns($0, runs, rows.count, &cursor) }
+            case .int64(let v): v.withUnsafeBufferPointer { appendFixedRuns($0, runs, rows.count, &cursor) }
+            case .double(let v): v.withUnsafeBufferPointer { appendFixedRuns($0, runs, rows.count, &cursor) }
+            case .byteArray(let v): appendBytesRuns(v, runs, rows.count, &cursor)
+            }
+            return
+        }
+        let first = cursor.value
         switch data.values {
-        case .int32(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
-        case .int64(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
-        case .double(let v): return v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, firstValue) }
-        case .byteArray(let v): return appendBytes(v, data.validity, rows, firstValue)
+        case .int32(let v): cursor.value = v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, first) }
+        case .int64(let v): cursor.value = v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, first) }
+        case .double(let v): cursor.value = v.withUnsafeBufferPointer { appendFixed($0, data.validity, rows, first) }
+        case .byteArray(let v): cursor.value = appendBytes(v, data.validity, rows, first)
         }
     }
 
-    private static let checkEvery = 256
+    /// Walks run-length input (`ParquetColumnData.runLengths`) in pieces of at most `checkEvery` rows, so
+    /// pages still close near their byte target when one value covers many rows.
+    @inline(__always)
+    private static func forEachRunPiece(_ runs: [Int32], rows: Int, _ cursor: inout ColumnCursor,
+                                        _ body: (_ value: Int, _ count: Int) -> Void) {
+        var left = rows
+        runs.withUnsafeBufferPointer { runs in
+            while left > 0 {
+                let runLength = Int(runs[cursor.value])
+                let n = min(left, runLength - cursor.inRun, checkEvery)
+                if n > 0 {
+                    body(cursor.value, n)
+                    cursor.inRun += n
+                    left -= n
+                }
+                if cursor.inRun == runLength {
+                    cursor.value += 1
+                    cursor.inRun = 0
+                }
+            }
+        }
+    }
+
+    private func appendFixedRuns<T: ParquetFixedValue>(_ values: UnsafeBufferPointer<T>, _ runs: [Int32], _ rows: Int,
+                                                       _ cursor: inout ColumnCursor) {
+        chunkRows += rows
+        if dictActive {
+            // The values these rows take, so their dictionary slots can be touched up front.
+            var end = cursor.value
+            var covered = -cursor.inRun
+            runs.withUnsafeBufferPointer { runs in
+                while covered < rows && end < runs.count {
+                    covered += Int(runs[end])
+                    end += 1
+                }
+            }
+            fixedDict.touch(values, cursor.value..<end)
+        }
+        var lastKey = ~(values.first?.key ?? 0)
+        var lastIndex: UInt32 = 0
+        Self.forEachRunPiece(runs, rows: rows, &cursor) { v, n in
+            let key = values[v].key
+            pageRows += n
+            let nan = T.isFloatingPoint && Self.isNaN(key)
+            if nan { nanCount += n }
+            if dictActive {
+                var inserted = false
+                if key != lastKey {
+                    lastIndex = fixedDict.index(of: key, inserted: &inserted)
+                    lastKey = key
+                }
+                Self.appendRepeated(lastIndex, n, to: &indices)
+                if inserted && fixedDict.count * T.byteWidth > dictionaryLimit {
+                    finishPage()
+                    dictActive = false
+                    return
+                }
+            } else {
+                let base = plain.count
+                plain.append(contentsOf: repeatElement(0, count: n * T.byteWidth))
+                plain.withUnsafeMutableBytes { out in
+                    for k in 0..<n {
+                        if T.byteWidth == 4 {
+                            out.storeBytes(of: UInt32(truncatingIfNeeded: key).littleEndian, toByteOffset: base + 4 * k, as: UInt32.self)
+                        } else {
+                            out.storeBytes(of: key.littleEndian, toByteOffset: base + 8 * k, as: UInt64.self)
+                        }
+                    }
+                }
+                if !nan {
+                    if !plainHasStats {
+                        (plainMin, plainMax, plainHasStats) = (key, key, true)
+                    } else {
+                        if Self.less(key, plainMin, T.self) { plainMin = key }
+                        if Self.less(plainMax, key, T.self) { plainMax = key }
+                    }
+                }
+            }
+            if pageEstimate >= pageTarget { finishPage() }
+        }
+    }
+
+    private func appendBytesRuns(_ values: ParquetByteArrays, _ runs: [Int32], _ rows: Int, _ cursor: inout ColumnCursor) {
+        chunkRows += rows
+        values.bytes.withUnsafeBytes { all in
+            let base = all.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!
+            Self.forEachRunPiece(runs, rows: rows, &cursor) { v, n in
+                let s = values.start(v)
+                let p = UnsafeRawBufferPointer(start: base + s, count: values.ends[v] - s)
+                pageRows += n
+                if dictActive {
+                    var inserted = false
+                    let idx = bytesDict.index(of: base + s, count: p.count, inserted: &inserted)
+                    Self.appendRepeated(idx, n, to: &indices)
+                    if inserted && bytesDict.plainSize > dictionaryLimit {
+                        finishPage()
+                        dictActive = false
+                        return
+                    }
+                } else {
+                    for _ in 0..<n {
+                        withUnsafeBytes(of: UInt32(p.count).littleEndian) { plain.append(contentsOf: $0) }
+                        plain.append(contentsOf: p)
+                    }
+                    if let mn = plainMinBytes, let mx = plainMaxBytes {
+                        if mn.withUnsafeBytes({ Self.compareBytes(p, $0) }) < 0 { plainMinBytes = Array(p) }
+                        if mx.withUnsafeBytes({ Self.compareBytes(p, $0) }) > 0 { plainMaxBytes = Array(p) }
+                    } else {
+                        plainMinBytes = Array(p)
+                        plainMaxBytes = Array(p)
+                    }
+                }
+                if pageEstimate >= pageTarget { finishPage() }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func appendRepeated(_ index: UInt32, _ n: Int, to indices: inout [UInt32]) {
+        indices.append(contentsOf: repeatElement(index, count: n))
+    }
+
+    /// Rows per step of the per-value loops (page size and dictionary limit are checked between steps).
+    private static let checkEvery = 512
+
+    deinit {
+        keyScratch.deallocate()
+        indexScratch.deallocate()
+    }
 
     @inline(__always)
     private static func isNaN(_ key: UInt64) -> Bool {
@@ -380,41 +537,38 @@ final class ColumnChunkWriter {
         _ values: UnsafeBufferPointer<T>, _ firstValue: Int, _ validity: UnsafeBufferPointer<Bool>?,
         _ rows: Range<Int>, optional: Bool, dictionary: Bool, dictionaryLimit: Int,
         dict: inout FixedDictionary, indices: inout [UInt32], plain: inout [UInt8], levels: inout [UInt32],
-        stats: inout (min: UInt64, max: UInt64, has: Bool)
+        stats: inout (min: UInt64, max: UInt64, has: Bool), scratch: UnsafeMutablePointer<UInt32>
     ) -> RunResult {
         var res = RunResult()
         var vi = firstValue
         if dictionary && validity == nil && !optional {
             // Fast path (REQUIRED, dictionary): indices written through a pointer, and a repeat of the
             // previous value (window bounds repeat for a whole window) skips the hash lookup.
-            let base = indices.count
-            indices.append(contentsOf: repeatElement(0, count: rows.count))
+            // Indices go to the scratch buffer, then to the page in one copy.
             var lastKey = values[vi].key &+ 1
             var lastIndex: UInt32 = 0
-            indices.withUnsafeMutableBufferPointer { out in
-                var o = base
-                for _ in rows {
-                    let key = values[vi].key
-                    vi += 1
-                    res.rows += 1
-                    if T.isFloatingPoint && isNaN(key) { res.nans += 1 }
-                    if key != lastKey {
-                        var inserted = false
-                        lastIndex = dict.index(of: key, inserted: &inserted)
-                        lastKey = key
-                        out[o] = lastIndex
-                        o += 1
-                        if inserted && dict.count * T.byteWidth > dictionaryLimit {
-                            res.overflow = true
-                            break
-                        }
-                    } else {
-                        out[o] = lastIndex
-                        o += 1
+            var o = 0
+            for _ in rows {
+                let key = values[vi].key
+                vi &+= 1
+                if T.isFloatingPoint && isNaN(key) { res.nans += 1 }
+                if key != lastKey {
+                    var inserted = false
+                    lastIndex = dict.index(of: key, inserted: &inserted)
+                    lastKey = key
+                    scratch[o] = lastIndex
+                    o &+= 1
+                    if inserted && dict.count * T.byteWidth > dictionaryLimit {
+                        res.overflow = true
+                        break
                     }
+                } else {
+                    scratch[o] = lastIndex
+                    o &+= 1
                 }
             }
-            indices.removeLast(rows.count - res.rows)
+            indices.append(contentsOf: UnsafeBufferPointer(start: scratch, count: o))
+            res.rows = o
             res.values = vi - firstValue
             return res
         }
@@ -438,11 +592,13 @@ final class ColumnChunkWriter {
                         res.nans += 1
                         continue
                     }
-                    if !st.has {
+                    // Branches, not conditional moves: new extremes are rare after the first values, and
+                    // a conditional move chains every iteration to the previous one's compare.
+                    if _slowPath(!st.has) {
                         st = (key, key, true)
                     } else {
-                        if less(key, st.min, T.self) { st.min = key }
-                        if less(st.max, key, T.self) { st.max = key }
+                        if _slowPath(less(key, st.min, T.self)) { st.min = key }
+                        if _slowPath(less(st.max, key, T.self)) { st.max = key }
                     }
                 }
             }
@@ -500,7 +656,7 @@ final class ColumnChunkWriter {
                 let res = ColumnChunkWriter.encodeFixedRun(
                     values, vi, validity, r..<end, optional: self.optional, dictionary: self.dictActive,
                     dictionaryLimit: self.dictionaryLimit, dict: &self.fixedDict, indices: &self.indices,
-                    plain: &self.plain, levels: &self.defLevels, stats: &stats)
+                    plain: &self.plain, levels: &self.defLevels, stats: &stats, scratch: self.indexScratch)
                 vi += res.values
                 r += res.rows
                 self.pageRows += res.rows
@@ -533,32 +689,39 @@ final class ColumnChunkWriter {
         _ all: UnsafeRawBufferPointer, _ ends: UnsafeBufferPointer<Int>, _ firstValue: Int,
         _ validity: UnsafeBufferPointer<Bool>?, _ rows: Range<Int>, optional: Bool, dictionary: Bool,
         dictionaryLimit: Int, dict: inout BytesDictionary, indices: inout [UInt32], plain: inout [UInt8],
-        levels: inout [UInt32], minBytes: inout [UInt8]?, maxBytes: inout [UInt8]?
+        levels: inout [UInt32], minBytes: inout [UInt8]?, maxBytes: inout [UInt8]?,
+        keyScratch: UnsafeMutablePointer<BytesDictionary.Key>, indexScratch: UnsafeMutablePointer<UInt32>
     ) -> RunResult {
         var res = RunResult()
         var vi = firstValue
         // A non-null pointer for empty values (the dictionary hashes and copies zero bytes from it).
         let base = all.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!
         if dictionary && validity == nil && !optional {
-            let start = indices.count
-            indices.append(contentsOf: repeatElement(0, count: rows.count))
-            indices.withUnsafeMutableBufferPointer { out in
-                var o = start
-                for _ in rows {
-                    let s = vi == 0 ? 0 : ends[vi - 1]
-                    let n = ends[vi] - s
-                    vi += 1
-                    res.rows += 1
-                    var inserted = false
-                    out[o] = dict.index(of: base + s, count: n, inserted: &inserted)
-                    o += 1
-                    if inserted && dict.plainSize > dictionaryLimit {
-                        res.overflow = true
-                        break
-                    }
+            // Pass 1: hash every value and touch its slot (the misses overlap); pass 2: the lookups, into
+            // the scratch buffer, then to the page in one copy.
+            let keys = UnsafeMutableBufferPointer(start: keyScratch, count: rows.count)
+            var v = vi
+            for j in 0..<rows.count {
+                let s = v == 0 ? 0 : ends[v &- 1]
+                keys[j] = BytesDictionary.key(base + s, ends[v] &- s, readable: all.count &- s)
+                v &+= 1
+            }
+            dict.touch(keys)
+            var o = 0
+            for j in 0..<rows.count {
+                let s = vi == 0 ? 0 : ends[vi &- 1]
+                let n = ends[vi] &- s
+                vi &+= 1
+                var inserted = false
+                indexScratch[o] = dict.index(of: base + s, count: n, key: keys[j], inserted: &inserted)
+                o &+= 1
+                if inserted && dict.plainSize > dictionaryLimit {
+                    res.overflow = true
+                    break
                 }
             }
-            indices.removeLast(rows.count - res.rows)
+            indices.append(contentsOf: UnsafeBufferPointer(start: indexScratch, count: o))
+            res.rows = o
             res.values = vi - firstValue
             return res
         }
@@ -616,7 +779,8 @@ final class ColumnChunkWriter {
                         let res = ColumnChunkWriter.encodeBytesRun(
                             all, ends, vi, validity, r..<end, optional: self.optional, dictionary: self.dictActive,
                             dictionaryLimit: self.dictionaryLimit, dict: &self.bytesDict, indices: &self.indices,
-                            plain: &self.plain, levels: &self.defLevels, minBytes: &mn, maxBytes: &mx)
+                            plain: &self.plain, levels: &self.defLevels, minBytes: &mn, maxBytes: &mx,
+                            keyScratch: self.keyScratch, indexScratch: self.indexScratch)
                         vi += res.values
                         r += res.rows
                         self.pageRows += res.rows

@@ -37,68 +37,91 @@ public enum TrendsTable {
 }
 
 /// Flattens TrendWindows into column buffers in TrendsTable.schema order (one row per top entry;
-/// `hashtag` = entry.tag). Reuse it across files with `removeAll()` to keep the buffers' capacity.
+/// `hashtag` = entry.tag). The per-window columns (window bounds, posts, emitted_at) are kept once per
+/// window with the window's row count, and handed to the writer as runs. Reuse it across files with
+/// `removeAll()` to keep the buffers' capacity.
 public struct TrendRowBatcher: Sendable {
-    public private(set) var windowStart: [Int64] = []
-    public private(set) var windowEnd: [Int64] = []
+    /// One entry per window with at least one row.
+    public private(set) var windowStarts: [Int64] = []
+    public private(set) var windowEnds: [Int64] = []
+    public private(set) var windowPosts: [Int64] = []
+    public private(set) var windowEmittedAt: [Int64] = []
+    /// Rows of each window (its top entries).
+    public private(set) var windowRows: [Int32] = []
     public private(set) var rank: [Int32] = []
     public private(set) var hashtag = ParquetByteArrays()
     public private(set) var display = ParquetByteArrays()
     public private(set) var count: [Int64] = []
     public private(set) var score: [Double] = []
-    public private(set) var posts: [Int64] = []
-    public private(set) var emittedAt: [Int64] = []
 
     public init() {}
 
     public var rowCount: Int { rank.count }
 
-    public mutating func reserve(rows: Int) {
-        windowStart.reserveCapacity(rows)
-        windowEnd.reserveCapacity(rows)
+    /// Per-row forms of the per-window columns (for checks; the writer takes the runs).
+    public var windowStart: [Int64] { expand(windowStarts) }
+    public var windowEnd: [Int64] { expand(windowEnds) }
+    public var posts: [Int64] { expand(windowPosts) }
+    public var emittedAt: [Int64] { expand(windowEmittedAt) }
+
+    private func expand(_ perWindow: [Int64]) -> [Int64] {
+        var out: [Int64] = []
+        out.reserveCapacity(rowCount)
+        for (v, n) in zip(perWindow, windowRows) { out.append(contentsOf: repeatElement(v, count: Int(n))) }
+        return out
+    }
+
+    public mutating func reserve(rows: Int, windows: Int = 0) {
+        for k in [\TrendRowBatcher.windowStarts, \.windowEnds, \.windowPosts, \.windowEmittedAt] {
+            self[keyPath: k].reserveCapacity(windows)
+        }
+        windowRows.reserveCapacity(windows)
         rank.reserveCapacity(rows)
         hashtag.reserve(values: rows, bytes: rows * 12)
         display.reserve(values: rows, bytes: rows * 12)
         count.reserveCapacity(rows)
         score.reserveCapacity(rows)
-        posts.reserveCapacity(rows)
-        emittedAt.reserveCapacity(rows)
     }
 
     public mutating func append(_ w: TrendWindow) {
+        guard !w.top.isEmpty else { return }
+        windowStarts.append(w.windowStartMillis)
+        windowEnds.append(w.windowEndMillis)
+        windowPosts.append(w.posts)
+        windowEmittedAt.append(w.emittedAtMillis)
+        windowRows.append(Int32(w.top.count))
         for e in w.top {
-            windowStart.append(w.windowStartMillis)
-            windowEnd.append(w.windowEndMillis)
             rank.append(e.rank)
             hashtag.append(e.tag)
             display.append(e.display)
             count.append(e.count)
             score.append(e.score)
-            posts.append(w.posts)
-            emittedAt.append(w.emittedAtMillis)
         }
     }
 
     /// The buffered rows as a ParquetWriter batch.
     public func columns() -> [ParquetColumnData] {
         [
-            ParquetColumnData(.int64(windowStart)), ParquetColumnData(.int64(windowEnd)),
+            ParquetColumnData(.int64(windowStarts), runLengths: windowRows),
+            ParquetColumnData(.int64(windowEnds), runLengths: windowRows),
             ParquetColumnData(.int32(rank)), ParquetColumnData(.byteArray(hashtag)),
             ParquetColumnData(.byteArray(display)), ParquetColumnData(.int64(count)),
-            ParquetColumnData(.double(score)), ParquetColumnData(.int64(posts)),
-            ParquetColumnData(.int64(emittedAt)),
+            ParquetColumnData(.double(score)),
+            ParquetColumnData(.int64(windowPosts), runLengths: windowRows),
+            ParquetColumnData(.int64(windowEmittedAt), runLengths: windowRows),
         ]
     }
 
     public mutating func removeAll() {
-        windowStart.removeAll(keepingCapacity: true)
-        windowEnd.removeAll(keepingCapacity: true)
+        windowStarts.removeAll(keepingCapacity: true)
+        windowEnds.removeAll(keepingCapacity: true)
+        windowPosts.removeAll(keepingCapacity: true)
+        windowEmittedAt.removeAll(keepingCapacity: true)
+        windowRows.removeAll(keepingCapacity: true)
         rank.removeAll(keepingCapacity: true)
         hashtag.removeAll()
         display.removeAll()
         count.removeAll(keepingCapacity: true)
         score.removeAll(keepingCapacity: true)
-        posts.removeAll(keepingCapacity: true)
-        emittedAt.removeAll(keepingCapacity: true)
     }
 }

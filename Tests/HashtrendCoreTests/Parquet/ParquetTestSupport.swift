@@ -35,6 +35,30 @@ enum TestValues {
         return ParquetColumnData(values, validity: optional ? validity : nil)
     }
 
+    /// The run-length form of rows `range`: one value per piece of `runs` (row counts) inside the range.
+    /// The rows of a run must hold equal values.
+    func runColumnData(_ range: Range<Int>, runs: [Int32]) -> ParquetColumnData {
+        var starts: [Int] = []
+        var lengths: [Int32] = []
+        var row = 0
+        for n in runs {
+            let lo = max(row, range.lowerBound), hi = min(row + Int(n), range.upperBound)
+            if hi > lo || (n == 0 && range.contains(row)) {
+                starts.append(lo)
+                lengths.append(Int32(max(0, hi - lo)))
+            }
+            row += Int(n)
+        }
+        // A zero-length run points at the next row's value, or at any value when it is the last one.
+        func pick<T>(_ v: [T?]) -> [T] { starts.map { v[min($0, v.count - 1)]! } }
+        switch self {
+        case .int32(let v): return ParquetColumnData(.int32(pick(v)), runLengths: lengths)
+        case .int64(let v): return ParquetColumnData(.int64(pick(v)), runLengths: lengths)
+        case .double(let v): return ParquetColumnData(.double(pick(v)), runLengths: lengths)
+        case .string(let v): return ParquetColumnData(.byteArray(ParquetByteArrays(pick(v))), runLengths: lengths)
+        }
+    }
+
     func json() -> String {
         switch self {
         case .int32(let v): return "[" + v.map { $0.map { String($0) } ?? "null" }.joined(separator: ",") + "]"
@@ -77,6 +101,9 @@ struct ParquetCase {
     /// Extra top-level JSON members, e.g. `"min_row_groups": 3`.
     var extraJSON: [String: String] = [:]
     var keyValueMetadata: [String: String] = [:]
+    /// Columns handed to the writer in run-length form, with `runs` (row counts, summing to the row count).
+    var runColumns: Set<String> = []
+    var runs: [Int32] = []
 
     var rowCount: Int { columns.first?.1.count ?? 0 }
 
@@ -90,7 +117,10 @@ struct ParquetCase {
         let step = max(1, batchRows ?? rowCount)
         while r < rowCount {
             let end = min(rowCount, r + step)
-            try writer.write(columns.map { $0.1.columnData(r..<end, optional: $0.0.repetition == .optional) })
+            try writer.write(columns.map { c, v in
+                runColumns.contains(c.name) ? v.runColumnData(r..<end, runs: runs)
+                    : v.columnData(r..<end, optional: c.repetition == .optional)
+            })
             r = end
         }
         try writer.close(keyValueMetadata: keyValueMetadata)

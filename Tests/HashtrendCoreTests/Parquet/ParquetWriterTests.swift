@@ -160,6 +160,55 @@ import Testing
 
         // Trends table as sinkd writes it.
         out.append(trendsCase())
+        out.append(contentsOf: runCases())
+        return out
+    }
+
+    /// Run-length input (ParquetColumnData.runLengths): runs of 0, 1, 7, 8 and thousands of rows (longer
+    /// than one page and than the writer's row steps), every type, split over several write calls, beside
+    /// a per-row column; once with dictionaries, once with a dictionary limit that falls back to PLAIN
+    /// in the middle of the runs, once PLAIN and uncompressed.
+    static func runCases() -> [ParquetCase] {
+        var g = SplitMix64(seed: 17)
+        var runs: [Int32] = [0, 1, 7, 8, 9, 3000, 0, 50, 1, 20_000]
+        while runs.count < 2000 { runs.append(Int32(g.next() % 60)) }
+        runs.append(0)
+        let rows = runs.reduce(0) { $0 + Int($1) }
+        var i32: [Int32?] = [], i64: [Int64?] = [], dbl: [Double?] = [], str: [String?] = [], ts: [Int64?] = []
+        for (k, n) in runs.enumerated() {
+            let d: Double = k % 97 == 5 ? .nan : k == 8 ? -0.0 : Double(k) * 0.25 - 100
+            let text = k % 50 == 3 ? "" : k % 70 == 4 ? String(repeating: "ü", count: 40) + String(k)
+                : unicode[k % unicode.count] + String(k % 300)
+            for _ in 0..<n {
+                i32.append(Int32(k % 500) - 250)
+                i64.append(Int64(k) * 1_000_000_007 - 5)
+                dbl.append(d)
+                str.append(text)
+                ts.append(1_764_000_000_000 + Int64(k) * 10_000)
+            }
+        }
+        var out: [ParquetCase] = []
+        for (name, options) in [
+            ("runs_dictionary", ParquetWriterOptions(pageTargetBytes: 4096)),
+            ("runs_fallback", ParquetWriterOptions(dictionaryPageLimitBytes: 2048, pageTargetBytes: 4096)),
+            ("runs_plain", ParquetWriterOptions(compression: .uncompressed, dictionary: false, pageTargetBytes: 8192)),
+        ] {
+            var c = ParquetCase(name: name, columns: [
+                (ParquetColumn(name: "i32", type: .int32), .int32(i32)),
+                (ParquetColumn(name: "i64", type: .int64), .int64(i64)),
+                (ParquetColumn(name: "dbl", type: .double), .double(dbl)),
+                (ParquetColumn(name: "str", type: .byteArray, logical: .string), .string(str)),
+                (ParquetColumn(name: "ts", type: .int64, logical: .timestampMillisUTC), .int64(ts)),
+                (ParquetColumn(name: "flat", type: .int64), .int64((0..<rows).map { Int64($0 % 1234) })),
+            ], options: options, batchRows: 11_111)
+            c.runColumns = ["i32", "i64", "dbl", "str", "ts"]
+            c.runs = runs
+            if name == "runs_fallback" {
+                c.extraJSON["dictionary"] = #"{"i64":"fallback","str":"fallback","ts":"fallback"}"#
+                c.extraJSON["fastparquet_unreadable"] = #"["str"]"#
+            }
+            out.append(c)
+        }
         return out
     }
 
@@ -327,8 +376,109 @@ import Testing
         #expect(throws: ParquetWriterError.self) {
             try ParquetWriter(schema: ParquetSchema([ParquetColumn(name: "t", type: .int32, logical: .string)]), sink: MemoryByteSink())
         }
+        // Run-length input: one length per value, none negative, rows agreeing with the other columns.
+        #expect(throws: ParquetWriterError.self) {
+            try w.write([ParquetColumnData(.int32([1, 2]), runLengths: [3]), ParquetColumnData(.int64([1, 2, 3]))])
+        }
+        #expect(throws: ParquetWriterError.self) {
+            try w.write([ParquetColumnData(.int32([1, 2]), runLengths: [4, -1]), ParquetColumnData(.int64([1, 2, 3]))])
+        }
+        #expect(throws: ParquetWriterError.self) {
+            try w.write([ParquetColumnData(.int32([1, 2]), runLengths: [2, 2]), ParquetColumnData(.int64([1, 2, 3]))])
+        }
+        try w.write([ParquetColumnData(.int32([1, 2]), runLengths: [2, 1]), ParquetColumnData(.int64([1, 2, 3]))])
         try w.close()
         #expect(throws: ParquetWriterError.self) { try w.close() }
+    }
+
+    /// The batcher's run-length columns hold the same rows as its per-row accessors, and the file it
+    /// feeds decodes to them (own reader; the readback suite checks the same with pyarrow/DuckDB).
+    @Test func trendRowBatcherRunsMatchRows() throws {
+        var windows = ParquetReadbackTests.sampleWindows(count: 40, perWindow: 50, seed: 23)
+        windows[3].top = []  // a window without entries adds no rows and no run
+        windows[7].top = Array(windows[7].top.prefix(1))
+        var b = TrendRowBatcher()
+        for w in windows { b.append(w) }
+        let rows = windows.reduce(0) { $0 + $1.top.count }
+        #expect(b.rowCount == rows)
+        #expect(b.windowRows.count == windows.count - 1)
+        var expectedStarts: [Int64] = [], expectedEmitted: [Int64] = []
+        for w in windows {
+            for _ in w.top {
+                expectedStarts.append(w.windowStartMillis)
+                expectedEmitted.append(w.emittedAtMillis)
+            }
+        }
+        #expect(b.windowStart == expectedStarts)
+        #expect(b.emittedAt == expectedEmitted)
+        let sink = MemoryByteSink()
+        let w = try ParquetWriter(schema: TrendsTable.schema, options: ParquetWriterOptions(pageTargetBytes: 512), sink: sink)
+        try w.write(b.columns())
+        try w.close()
+        let r = try ParquetFileReader(bytes: sink.bytes)
+        guard case .int64(let starts) = try r.column("window_start"), case .int64(let emitted) = try r.column("emitted_at"),
+              case .int64(let posts) = try r.column("posts"), case .int32(let ranks) = try r.column("rank")
+        else { Issue.record("unexpected column types"); return }
+        #expect(starts == expectedStarts)
+        #expect(emitted == expectedEmitted)
+        #expect(posts == b.posts)
+        #expect(ranks == b.rank)
+        b.removeAll()
+        #expect(b.rowCount == 0 && b.windowRows.isEmpty && b.windowStart.isEmpty)
+    }
+
+    /// The dictionaries against Swift's own Dictionary: every value gets one dense index, in first-seen
+    /// order, across table growth. Values share 16-byte prefixes and lengths (decided past the slot's
+    /// prefix), cover every length 0...40 at every offset of the input buffer; the fixed-width keys
+    /// include 0 (an empty slot's bit pattern) and small keys inside and outside the direct table.
+    @Test func dictionariesAssignDenseIndicesLikeASwiftDictionary() {
+        var g = SplitMix64(seed: 31)
+        var strings: [[UInt8]] = []
+        for n in 0...40 {
+            for k in 0..<30 { strings.append((0..<n).map { UInt8(truncatingIfNeeded: ($0 * 7 + k * (n > 16 ? 0 : 1)) % 251) }) }
+        }
+        for k in 0..<3000 {  // shared 16-byte prefix and length; only the tail differs
+            strings.append(Array("#same-prefix-16b".utf8) + Array(String(k).utf8) + [UInt8(k % 7)])
+        }
+        var input = ParquetByteArrays()
+        var order: [[UInt8]] = []
+        for _ in 0..<30_000 {
+            let v = strings[Int(g.next() % UInt64(strings.count))]
+            input.append(contentsOf: v)
+            order.append(v)
+        }
+        var dict = BytesDictionary(capacity: 4)
+        var reference: [[UInt8]: UInt32] = [:]
+        input.bytes.withUnsafeBytes { all in
+            let base = all.baseAddress!
+            for i in 0..<input.count {
+                let s = input.start(i), n = input.ends[i] - s
+                var inserted = false
+                let idx = i % 2 == 0 ? dict.index(of: base + s, count: n, inserted: &inserted)
+                    : dict.index(of: base + s, count: n, key: BytesDictionary.key(base + s, n, readable: all.count - s),
+                                 inserted: &inserted)
+                let expected = reference[order[i]] ?? UInt32(reference.count)
+                #expect(inserted == (reference[order[i]] == nil))
+                reference[order[i]] = expected
+                #expect(idx == expected)
+            }
+        }
+        #expect(dict.count == reference.count)
+        for (v, i) in reference { #expect(Array(dict.values[Int(i)]) == v) }
+
+        var fixed = FixedDictionary(capacity: 4)
+        var fixedRef: [UInt64: UInt32] = [:]
+        for k in 0..<50_000 {
+            // 0, small keys on both sides of the direct table's limit, keys differing only in high bits.
+            let key = k % 3 == 0 ? g.next() % 5_000 : k % 3 == 1 ? 0 : g.next() % 20_000 &* 0x1_0000_0000
+            var inserted = false
+            let idx = fixed.index(of: key, inserted: &inserted)
+            let expected = fixedRef[key] ?? UInt32(fixedRef.count)
+            #expect(inserted == (fixedRef[key] == nil))
+            fixedRef[key] = expected
+            #expect(idx == expected)
+        }
+        #expect(fixed.keys.count == fixedRef.count)
     }
 
     @Test func rleHybridMatchesSpecExample() {

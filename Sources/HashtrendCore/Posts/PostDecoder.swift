@@ -178,7 +178,28 @@ public struct PostDecoder: Sendable {
 
     // MARK: - Field collection (one pass; every shape's keys are recorded where they are met)
 
-    struct TagSpan { var start: Int; var count: Int }
+    /// Fields are copied per post (data items, included tweets): kept small with 32-bit offsets.
+    struct TagSpan {
+        var start32: Int32
+        var count32: Int32
+        init(start: Int, count: Int) {
+            start32 = Int32(truncatingIfNeeded: start)
+            count32 = Int32(truncatingIfNeeded: count)
+        }
+        var start: Int { Int(start32) }
+        var count: Int { Int(count32) }
+    }
+
+    /// A number's text (ids given as numbers), as offsets like a string ref.
+    struct NumberSpan {
+        var start32: Int32
+        var end32: Int32
+        init(_ r: Range<Int>) {
+            start32 = Int32(truncatingIfNeeded: r.lowerBound)
+            end32 = Int32(truncatingIfNeeded: r.upperBound)
+        }
+        var range: Range<Int> { Int(start32)..<Int(end32) }
+    }
 
     enum DataKind { case none, null, object, array }
 
@@ -186,7 +207,7 @@ public struct PostDecoder: Sendable {
         var vSeen = false
         var v: Int64?
         var id: JSONStringRef?
-        var idNumber: Range<Int>?
+        var idNumber: NumberSpan?
         var idStr: JSONStringRef?
         var createdAt: JSONStringRef?
         var timestampMs: JSONStringRef?
@@ -203,7 +224,7 @@ public struct PostDecoder: Sendable {
         var extText: JSONStringRef? // v1.1 `extended_tweet`
         var extTags: TagSpan?
         var userID: JSONStringRef?
-        var userIDNumber: Range<Int>?
+        var userIDNumber: NumberSpan?
         var retweetOf: JSONStringRef? // v2 referenced_tweets type=retweeted
         var hasRetweetedStatus = false
         var data = DataKind.none
@@ -317,7 +338,7 @@ public struct PostDecoder: Sendable {
             case .id:
                 switch try s.peekKind() {
                 case .string: f.id = try s.readString()
-                case .number: f.idNumber = try s.readNumber()
+                case .number: f.idNumber = NumberSpan(try s.readNumber())
                 case .null: try s.skipValue()
                 default: f.bad = f.bad ?? "id"; try s.skipValue()
                 }
@@ -362,18 +383,14 @@ public struct PostDecoder: Sendable {
                 switch try s.peekKind() {
                 case .object:
                     f.data = .object
-                    var item = Fields()
-                    try parseObject(&s, &item, top: false)
-                    dataItems.append(item)
+                    try parseDataItem(&s)
                 case .array:
                     f.data = .array
                     try s.enterArray()
                     var firstElement = true
                     while try s.nextElement(&firstElement) {
                         if try s.peekKind() == .object {
-                            var item = Fields()
-                            try parseObject(&s, &item, top: false)
-                            dataItems.append(item)
+                            try parseDataItem(&s)
                         } else {
                             f.bad = f.bad ?? "data[]"
                             try s.skipValue()
@@ -398,6 +415,15 @@ public struct PostDecoder: Sendable {
                 try s.skipValue()
             }
         }
+    }
+
+    /// One `data` object, parsed in place at the end of dataItems (no copy of Fields per post).
+    private mutating func parseDataItem(_ s: inout JSONScanner) throws(JSONScanError) {
+        var items: [Fields] = []
+        swap(&items, &dataItems)
+        defer { swap(&items, &dataItems) }
+        items.append(Fields())
+        try parseObject(&s, &items[items.count - 1], top: false)
     }
 
     /// `["a","b"]` into tagRefs; nil for null.
@@ -486,7 +512,7 @@ public struct PostDecoder: Sendable {
             if s.equals(k, "id_str") {
                 f.userID = try stringField(&s, &f, "user.id_str")
             } else if s.equals(k, "id"), try s.peekKind() == .number {
-                f.userIDNumber = try s.readNumber()
+                f.userIDNumber = NumberSpan(try s.readNumber())
             } else {
                 try s.skipValue()
             }
@@ -528,9 +554,12 @@ public struct PostDecoder: Sendable {
             var firstElement = true
             while try s.nextElement(&firstElement) {
                 if try s.peekKind() == .object {
-                    var item = Fields()
-                    try parseObject(&s, &item, top: false)
-                    included.append(item)
+                    // Parsed in place (Fields is a few hundred bytes; no copy per item).
+                    var items: [Fields] = []
+                    swap(&items, &included)
+                    defer { swap(&items, &included) }
+                    items.append(Fields())
+                    try parseObject(&s, &items[items.count - 1], top: false)
                 } else {
                     try s.skipValue()
                 }
@@ -653,10 +682,10 @@ public struct PostDecoder: Sendable {
         if let orig = d.retweetOf {
             isRepost = true
             // v2 truncates a retweet's text ("RT @x: ..."); the original, when expanded, has it whole.
-            if let o = included.first(where: { $0.id.map { s.equals($0, orig) } ?? false }),
-               let full = o.noteText ?? o.text {
+            if let i = included.firstIndex(where: { $0.id.map { s.equals($0, orig) } ?? false }),
+               let full = included[i].noteText ?? included[i].text {
                 text = full
-                tagSpan = o.noteText != nil ? o.noteTags : o.entityTags
+                tagSpan = included[i].noteText != nil ? included[i].noteTags : included[i].entityTags
             }
         }
         return PostRefs(id: id, createdAtMillis: try rfc3339(s, created), text: text, tags: tagSpan,
@@ -674,7 +703,7 @@ public struct PostDecoder: Sendable {
         let id: JSONStringRef
         if let r = f.idStr {
             id = r
-        } else if let r = f.idNumber {
+        } else if let r = f.idNumber?.range {
             guard let d = digits(s, r) else { throw .invalidField("id") }
             id = d
         } else {
@@ -708,7 +737,7 @@ public struct PostDecoder: Sendable {
         } else {
             throw .missingField("text")
         }
-        let author = f.userID ?? f.userIDNumber.flatMap { digits(s, $0) }
+        let author = f.userID ?? f.userIDNumber.flatMap { digits(s, $0.range) }
         return PostRefs(id: id, createdAtMillis: created, text: text, tags: tagSpan, lang: f.lang, authorID: author,
                         source: nil, fixedSource: "x1", isRepost: f.hasRetweetedStatus)
     }

@@ -172,6 +172,14 @@ private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
         }
     }
 
+    /// The key-stability bits are a literal (no start-up cost); they must be what Foundation gives.
+    @Test func keyStabilityLiteralMatchesFoundation() {
+        let bits = KeyStability.build()
+        var words = [UInt64](repeating: 0, count: 1024)
+        for (i, b) in bits.enumerated() { words[i >> 3] |= UInt64(b) << UInt64(8 * (i & 7)) }
+        #expect(words == KeyStability.words)
+    }
+
     @Test func postKeys() {
         #expect(PostKey("1234567890123456789") == PostKey(hi: 0, lo: 1_234_567_890_123_456_789))
         #expect(PostKey("0123") != PostKey("123"))

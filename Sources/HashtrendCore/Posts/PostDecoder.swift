@@ -582,7 +582,7 @@ public struct PostDecoder: Sendable {
             for i in dataItems.indices {
                 do throws(PostDecodeError) {
                     if let bad = dataItems[i].bad { throw .invalidField("data." + bad.description) }
-                    posts.append(try buildV2(s, dataItems[i]))
+                    posts.append(try PostDecoder.buildV2(s, dataItems[i], included))
                 } catch {
                     posts.removeSubrange(before...)
                     throw error
@@ -594,12 +594,12 @@ public struct PostDecoder: Sendable {
         if f.vSeen {
             let v = f.v ?? -1
             guard v == 1 else { throw .unsupportedVersion(v) }
-            posts.append(try buildCanonical(s, f))
+            posts.append(try PostDecoder.buildCanonical(s, f, defaultSource))
             lastShape = .canonical
             return
         }
         if f.idStr != nil || f.userID != nil || f.userIDNumber != nil || f.idNumber != nil || f.hasRetweetedStatus {
-            posts.append(try buildV1(s, f))
+            posts.append(try PostDecoder.buildV1(s, f, retweeted))
             lastShape = .x1
             return
         }
@@ -608,7 +608,7 @@ public struct PostDecoder: Sendable {
         }
         if f.id != nil || f.createdAt != nil || f.text != nil {
             // A canonical post without `v` (hand-written replay files): same rules, same errors.
-            posts.append(try buildCanonical(s, f))
+            posts.append(try PostDecoder.buildCanonical(s, f, defaultSource))
             lastShape = .canonical
             return
         }
@@ -629,7 +629,9 @@ public struct PostDecoder: Sendable {
         var isRepost: Bool
     }
 
-    private func rfc3339(_ s: JSONScanner, _ r: JSONStringRef) throws(PostDecodeError) -> Int64 {
+    // The builders are static: called on `self` from the mutating `build`, they made a copy of the
+    // whole decoder per line.
+    private static func rfc3339(_ s: JSONScanner, _ r: JSONStringRef) throws(PostDecodeError) -> Int64 {
         let parsed: Int64?
         if r.hasEscapes {
             parsed = EventTime.parse(s.string(r))
@@ -664,7 +666,7 @@ public struct PostDecoder: Sendable {
         return d <= days
     }
 
-    private func buildCanonical(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> PostRefs {
+    private static func buildCanonical(_ s: JSONScanner, _ f: Fields, _ defaultSource: String) throws(PostDecodeError) -> PostRefs {
         guard let id = f.id else { throw f.idNumber != nil ? .invalidField("id") : .missingField("id") }
         guard let created = f.createdAt else { throw .missingField("created_at") }
         guard let text = f.text else { throw .missingField("text") }
@@ -673,7 +675,7 @@ public struct PostDecoder: Sendable {
                         isRepost: f.isRepost ?? false)
     }
 
-    private func buildV2(_ s: JSONScanner, _ d: Fields) throws(PostDecodeError) -> PostRefs {
+    private static func buildV2(_ s: JSONScanner, _ d: Fields, _ included: [Fields]) throws(PostDecodeError) -> PostRefs {
         guard let id = d.id else { throw d.idNumber != nil ? .invalidField("data.id") : .missingField("data.id") }
         guard let created = d.createdAt else { throw .missingField("data.created_at") }
         guard var text = d.noteText ?? d.text else { throw .missingField("data.text") }
@@ -693,13 +695,13 @@ public struct PostDecoder: Sendable {
     }
 
     /// A number made only of digits, as a string ref over them (ids and user ids of v1.1).
-    private func digits(_ s: JSONScanner, _ r: Range<Int>) -> JSONStringRef? {
+    private static func digits(_ s: JSONScanner, _ r: Range<Int>) -> JSONStringRef? {
         let b = UnsafeBufferPointer(rebasing: s.bytes[r])
         guard !b.isEmpty, b.allSatisfy({ ($0 &- 48) <= 9 }) else { return nil }
         return JSONStringRef(start: r.lowerBound, end: r.upperBound, hasEscapes: false)
     }
 
-    private func buildV1(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> PostRefs {
+    private static func buildV1(_ s: JSONScanner, _ f: Fields, _ retweeted: Fields) throws(PostDecodeError) -> PostRefs {
         let id: JSONStringRef
         if let r = f.idStr {
             id = r

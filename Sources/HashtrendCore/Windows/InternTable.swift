@@ -204,7 +204,12 @@ final class InternTable {
     /// Frees every entry not counted in a pane at or above `floor`; `freed` hears each freed id
     /// (before it can be reused). Compacts the bytes and rebuilds the index.
     func sweep(below floor: Int64, freed: (Int32) -> Void) {
-        for id in 0..<offsets.count where inUse[id] && lastPane[id] < floor {
+        sweep(keeping: { lastPane[$0] >= floor }, freed: freed)
+    }
+
+    /// Frees every entry for which `keep` (given the id) is false.
+    func sweep(keeping keep: (Int) -> Bool, freed: (Int32) -> Void) {
+        for id in 0..<offsets.count where inUse[id] && !keep(id) {
             inUse[id] = false
             strings[id] = nil
             freeIDs.append(Int32(id))

@@ -6,13 +6,25 @@
 /// fixed-size keys; an id seen in more than one pane (rare: a duplicate across panes) keeps the
 /// extra panes in a side table.
 struct PostIDSet {
+    /// 24 bytes: the "more panes" flag rides in bit 62 of `hi`, which no PostKey sets.
     private struct Entry {
-        var hi: UInt64
+        var hiAndFlag: UInt64
         var lo: UInt64
         /// First remembered pane; .min marks an empty slot.
         var pane: Int64
+
+        init(hi: UInt64, lo: UInt64, pane: Int64, multi: Bool) {
+            hiAndFlag = multi ? hi | PostKey.flagBit : hi
+            self.lo = lo
+            self.pane = pane
+        }
+
+        var hi: UInt64 { hiAndFlag & ~PostKey.flagBit }
         /// Extra panes live in `more`.
-        var multi: Bool
+        var multi: Bool {
+            get { hiAndFlag & PostKey.flagBit != 0 }
+            set { hiAndFlag = newValue ? hiAndFlag | PostKey.flagBit : hiAndFlag & ~PostKey.flagBit }
+        }
     }
 
     private var entries: [Entry]
@@ -51,7 +63,7 @@ struct PostIDSet {
         while true {
             let x = entries[i]
             if x.pane == .min { break }
-            if x.hi == key.hi && x.lo == key.lo { return seenAgain(key, at: i, pane: p, within: n) }
+            if x.lo == key.lo && x.hi == key.hi { return seenAgain(key, at: i, pane: p, within: n) }
             if reuse < 0 && !x.multi && x.pane < fl { reuse = i }
             i = (i &+ 1) & mask
         }
@@ -101,7 +113,7 @@ struct PostIDSet {
             }
         }
         var cap = 4096
-        while cap < live * 4 { cap *= 2 }
+        while cap * 10 < live * 25 { cap *= 2 }
         let old = entries
         mask = cap - 1
         entries = Array(repeating: Entry(hi: 0, lo: 0, pane: .min, multi: false), count: cap)

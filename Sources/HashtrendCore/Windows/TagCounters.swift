@@ -71,6 +71,12 @@ struct SpellingCounts<S: Equatable> {
         more!.append(Extra(spelling: s, count: c))
     }
 
+    /// Every spelling held, counted or not.
+    func forEachHeld(_ body: (S) -> Void) {
+        body(first)
+        if let m = more { for e in m { body(e.spelling) } }
+    }
+
     func forEach(_ body: (S, Int64) -> Void) {
         if firstCount > 0 { body(first, firstCount) }
         if let m = more { for e in m where e.count > 0 { body(e.spelling, e.count) } }

@@ -311,6 +311,7 @@ public final class WindowEngine {
                 stats.counted += 1
                 if !pane.released {
                     count(into: pane, slot: s)
+                    if maxTags != nil && (tagTable.wantsSweep || spellingTable.wantsSweep) { sweepTables(below: .min) }
                     // Only after an idle partition came back: a pane already in the running sum changed.
                     if let a = accEnd, p < a, p >= a - n { accEnd = nil }
                 }
@@ -447,7 +448,9 @@ public final class WindowEngine {
         }
         if let x = lastPane, x.index < keep { lastPane = nil }
         stats.panes = panes.count
-        if content != .min && (tagTable.wantsSweep || spellingTable.wantsSweep) { sweepTables(below: content) }
+        if (content != .min || maxTags != nil) && (tagTable.wantsSweep || spellingTable.wantsSweep) {
+            sweepTables(below: content)
+        }
     }
 
     /// Tests: sweep the intern tables from `minimum` entries on; how many sweeps ran.
@@ -457,9 +460,29 @@ public final class WindowEngine {
     }
     var internSweeps: Int { tagTable.sweeps + spellingTable.sweeps }
 
-    /// Frees the keys and spellings that no pane with content holds (running sums only hold those).
+    /// Frees the keys and spellings that no pane with content holds (running sums only hold those):
+    /// exact counts by the newest pane each was counted in; bounded counts by what the Space-Saving
+    /// summaries still hold (evicted tags go too, so a flood of unique tags cannot grow the tables).
     private func sweepTables(below floor: Int64) {
-        tagTable.sweep(below: floor) { id in
+        var liveTags: [Bool] = []
+        var liveSpellings: [Bool] = []
+        if maxTags != nil {
+            liveTags = Array(repeating: false, count: tagTable.idLimit)
+            liveSpellings = Array(repeating: false, count: spellingTable.idLimit)
+            for pane in panes.values where !pane.released {
+                for sk in pane.bounded {
+                    guard let sk else { continue }
+                    for c in sk.heap {
+                        liveTags[Int(c.key)] = true
+                        c.spellings.forEachHeld { liveSpellings[Int($0)] = true }
+                    }
+                }
+            }
+        }
+        let bounded = maxTags != nil
+        let keepTag: (Int) -> Bool = { bounded ? liveTags[$0] : self.tagTable.lastPane[$0] >= floor }
+        let keepSpelling: (Int) -> Bool = { bounded ? liveSpellings[$0] : self.spellingTable.lastPane[$0] >= floor }
+        tagTable.sweep(keeping: keepTag) { id in
             acc.drop(id)
             for j in baseAcc.indices { baseAcc[j].drop(id) }
             // Spellings derived to this key derive again when next seen.
@@ -467,7 +490,7 @@ public final class WindowEngine {
         for i in keyOfSpelling.indices where keyOfSpelling[i] >= 0 && !tagTable.isLive(keyOfSpelling[i]) {
             keyOfSpelling[i] = -1
         }
-        spellingTable.sweep(below: floor) { id in
+        spellingTable.sweep(keeping: keepSpelling) { id in
             if Int(id) < keyOfSpelling.count { keyOfSpelling[Int(id)] = -1 }
         }
     }
@@ -761,10 +784,13 @@ public final class WindowEngine {
 }
 
 /// Post ids as fixed-size keys: decimal ids of up to 19 digits (X, Mastodon) exactly, anything else
-/// as two independent 64-bit hashes (a false duplicate needs a 127-bit collision).
+/// as two independent 64-bit hashes (a false duplicate needs a 126-bit collision).
 struct PostKey: Hashable {
     var hi: UInt64
     var lo: UInt64
+
+    /// Never set in a key (PostIDSet keeps a flag there).
+    static let flagBit: UInt64 = 1 << 62
 
     init(hi: UInt64, lo: UInt64) {
         self.hi = hi
@@ -800,7 +826,7 @@ struct PostKey: Hashable {
             h2 = (h2 &+ UInt64(b)) &* 0xff51_afd7_ed55_8ccd
             h2 ^= h2 >> 29
         }
-        hi = (h1 ^ UInt64(n)) | (1 << 63)
+        hi = ((h1 ^ UInt64(n)) | (1 << 63)) & ~PostKey.flagBit
         lo = h2 ^ (UInt64(n) &* 0xc4ce_b9fe_1a85_ec53)
     }
 }

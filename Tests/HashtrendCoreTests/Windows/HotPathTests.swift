@@ -185,5 +185,6 @@ private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(PostKey("0123") != PostKey("123"))
         #expect(PostKey("12345678901234567890") != PostKey("1234567890123456789"))
         #expect(PostKey("abc") == PostKey("abc") && PostKey("abc") != PostKey("abd"))
+        for id in ["abc", "x", "0", "00", "é", "99999999999999999999"] { #expect(PostKey(id).hi & PostKey.flagBit == 0) }
     }
 }

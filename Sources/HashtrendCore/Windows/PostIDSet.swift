@@ -53,6 +53,13 @@ struct PostIDSet {
         return Int(truncatingIfNeeded: h)
     }
 
+    /// Reads the slot `key` hashes to, so that the cache miss (the table is larger than the caches)
+    /// overlaps with other work of the record instead of stalling `rememberAndCheck`.
+    @inline(__always)
+    func prefetch(_ key: PostKey) -> Int64 {
+        entries.withUnsafeBufferPointer { $0[PostIDSet.hash(key) & mask].pane }
+    }
+
     /// Remembers that `key` was seen in pane `p`; returns true when it was already remembered in a
     /// pane less than `n` panes away (so the two records could share a window).
     @inline(__always)

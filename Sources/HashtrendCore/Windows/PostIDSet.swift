@@ -31,6 +31,9 @@ struct PostIDSet {
     private var mask: Int
     private var occupied = 0
     private var more: [PostKey: [Int64]] = [:]
+    /// The previous table, kept for the next rebuild when small (reusing it avoids a fresh
+    /// allocation and its page faults every few thousand ids).
+    private var spare: [Entry] = []
     /// Panes below this are forgotten.
     private(set) var floor: Int64 = .min
 
@@ -121,9 +124,17 @@ struct PostIDSet {
         }
         var cap = 4096
         while cap * 10 < live * 25 { cap *= 2 }
-        let old = entries
+        let empty = Entry(hi: 0, lo: 0, pane: .min, multi: false)
+        var old: [Entry] = []
+        swap(&old, &entries)
+        if spare.count == cap {
+            swap(&entries, &spare)
+            entries.withUnsafeMutableBufferPointer { e in for i in e.indices { e[i].pane = .min } }
+        } else {
+            spare = []
+            entries = Array(repeating: empty, count: cap)
+        }
         mask = cap - 1
-        entries = Array(repeating: Entry(hi: 0, lo: 0, pane: .min, multi: false), count: cap)
         occupied = 0
         var keptMore: [PostKey: [Int64]] = [:]
         for var x in old where x.pane != .min {
@@ -143,5 +154,6 @@ struct PostIDSet {
             occupied += 1
         }
         more = keptMore
+        if old.count <= 1 << 16 { spare = old }
     }
 }

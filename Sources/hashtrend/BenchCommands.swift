@@ -66,7 +66,7 @@ struct BenchHotpathCommand: ParsableCommand {
             // Each stage reads the file again (from the page cache) with a fresh decoder and engine.
             let engine = s.hasSuffix("count") ? try WindowEngine(config: config) : nil
             let clock = BenchClock()
-            let reader = try LineReader(path: file)
+            let reader = try LineReader(path: file, mapped: true)
             var decoder = PostDecoder(defaultSource: "replay")
             var posts: [Post] = []
             var n = 0, bad = 0, postCount = 0, tags = 0, windowsFinal = 0

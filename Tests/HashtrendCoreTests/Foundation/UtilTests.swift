@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import HashtrendCore
 
@@ -38,5 +39,39 @@ import Testing
             #expect(EventTime.parse(EventTime.format(millis: ms)) == ms)
             ms += 123_456_789_013
         }
+    }
+}
+
+@Suite struct LineReaderTests {
+    /// Every line of `path` as (bytes, truncated, length), read with or without the mapping.
+    static func lines(_ path: String, mapped: Bool, max: Int) throws -> [([UInt8], Bool, Int)] {
+        let reader = try LineReader(path: path, maxLineBytes: max, mapped: mapped)
+        var out: [([UInt8], Bool, Int)] = []
+        while let line = try reader.nextLine({ Array($0) }) { out.append((line, reader.lastLineTruncated, reader.lastLineLength)) }
+        return out
+    }
+
+    @Test("a mapped file gives the same lines as reading it: CRLF, empty lines, no final newline, a line past the limit")
+    func mappedEqualsRead() throws {
+        let dir = TestSupport.tempDir("linereader")
+        let long = [UInt8](repeating: UInt8(ascii: "x"), count: 3 << 20)
+        var bytes = Array("first\r\n\nsecond line ü\n".utf8) + long + [10] + Array("after\nlast without newline".utf8)
+        let path = dir.appendingPathComponent("lines.txt").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let read = try Self.lines(path, mapped: false, max: 2 << 20)
+        let mapped = try Self.lines(path, mapped: true, max: 2 << 20)
+        #expect(read.map { String(decoding: $0.0, as: UTF8.self) } == ["first", "", "second line ü", "", "after", "last without newline"])
+        #expect(read.map(\.1) == [false, false, false, true, false, false])
+        #expect(mapped.count == read.count)
+        for (m, r) in zip(mapped, read) {
+            #expect(m.0 == r.0)
+            #expect(m.1 == r.1)
+        }
+        #expect(mapped[3].2 == long.count)
+        // An empty file has no lines either way.
+        bytes = []
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try Self.lines(path, mapped: true, max: 100).isEmpty)
+        #expect(try Self.lines(path, mapped: false, max: 100).isEmpty)
     }
 }

@@ -1,36 +1,126 @@
 /// The last `capacity` post ids seen, to drop duplicates a reconnect with backfill (or X itself,
 /// which documents duplicate delivery) produces. Oldest id evicted first; memory is bounded.
 /// Not thread-safe: one per stream, used on its thread.
+///
+/// Runs once per ingested post, so it avoids `Set<String>` (three SipHash passes per post): an
+/// open-addressing table of 64-bit fingerprints of the id's bytes points into the ring of ids, and a
+/// fingerprint match is confirmed by comparing the ids, so the answer is exact.
 public struct RecentIDs: Sendable {
     public let capacity: Int
-    private var members: Set<String>
-    private var ring: [String]
+    private var ring: [String] = []
     private var next = 0
+    /// Fingerprints (0: empty slot) and, in the same positions, the ring index of each id.
+    private var fingerprints: [UInt64]
+    private var positions: [Int32]
+    private var mask: Int
 
     public init(capacity: Int) {
-        precondition(capacity > 0)
+        precondition(capacity > 0 && capacity < Int(Int32.max))
         self.capacity = capacity
-        members = Set(minimumCapacity: capacity)
-        ring = []
-        ring.reserveCapacity(capacity)
+        // Grows with the ids held (load <= 1/2), so a large capacity costs nothing until it is used.
+        let size = 1 << 10
+        fingerprints = [UInt64](repeating: 0, count: size)
+        positions = [Int32](repeating: 0, count: size)
+        mask = size - 1
+        ring.reserveCapacity(min(capacity, 1 << 16))
     }
 
-    public var count: Int { members.count }
-    public func contains(_ id: String) -> Bool { members.contains(id) }
+    public var count: Int { ring.count }
+    public func contains(_ id: String) -> Bool { find(id, Self.fingerprint(id)) != nil }
 
     /// Records `id`; returns false when it was already among the recent ids (a duplicate).
     @discardableResult
     public mutating func insert(_ id: String) -> Bool {
-        guard !members.contains(id) else { return false }
+        let fp = Self.fingerprint(id)
+        guard find(id, fp) == nil else { return false }
+        let at: Int
         if ring.count < capacity {
+            at = ring.count
             ring.append(id)
+            if ring.count * 2 > fingerprints.count { grow() }
         } else {
-            members.remove(ring[next])
-            ring[next] = id
+            at = next
+            if let old = find(ring[at], Self.fingerprint(ring[at])) { remove(old) }
+            ring[at] = id
             next = (next + 1) % capacity
         }
-        members.insert(id)
+        var i = Int(truncatingIfNeeded: fp) & mask
+        while fingerprints[i] != 0 { i = (i + 1) & mask }
+        fingerprints[i] = fp
+        positions[i] = Int32(at)
         return true
+    }
+
+    /// The table slot holding `id`, if any.
+    private func find(_ id: String, _ fp: UInt64) -> Int? {
+        var i = Int(truncatingIfNeeded: fp) & mask
+        while true {
+            let f = fingerprints[i]
+            if f == 0 { return nil }
+            if f == fp && ring[Int(positions[i])] == id { return i }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// Backward-shift deletion: later entries of the probe run move up, so no tombstones accumulate.
+    private mutating func remove(_ slot: Int) {
+        var hole = slot
+        var j = slot
+        while true {
+            j = (j + 1) & mask
+            let f = fingerprints[j]
+            if f == 0 { break }
+            let home = Int(truncatingIfNeeded: f) & mask
+            // The entry at j may fill the hole only if its home is not cyclically within (hole, j].
+            let stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if stays { continue }
+            fingerprints[hole] = f
+            positions[hole] = positions[j]
+            hole = j
+        }
+        fingerprints[hole] = 0
+    }
+
+    private mutating func grow() {
+        let size = fingerprints.count * 2
+        var fps = [UInt64](repeating: 0, count: size)
+        var pos = [Int32](repeating: 0, count: size)
+        let m = size - 1
+        for k in 0..<fingerprints.count where fingerprints[k] != 0 {
+            var i = Int(truncatingIfNeeded: fingerprints[k]) & m
+            while fps[i] != 0 { i = (i + 1) & m }
+            fps[i] = fingerprints[k]
+            pos[i] = positions[k]
+        }
+        fingerprints = fps
+        positions = pos
+        mask = m
+    }
+
+    /// A 64-bit mix of the id's UTF-8 bytes (never 0: 0 marks an empty slot).
+    static func fingerprint(_ id: String) -> UInt64 {
+        @inline(__always) func mix(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(b.count)
+            var i = 0
+            let n = b.count
+            let raw = UnsafeRawBufferPointer(b)
+            while n - i >= 8 {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 32
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n { tail |= UInt64(b[i]) << shift; shift += 8; i += 1 }
+            h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+            h ^= h >> 29
+            h = h &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+            return h == 0 ? 1 : h
+        }
+        if let h = id.utf8.withContiguousStorageIfAvailable(mix) { return h }
+        var copy = id
+        return copy.withUTF8(mix)
     }
 }
 

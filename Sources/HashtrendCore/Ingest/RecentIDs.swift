@@ -2,27 +2,31 @@
 /// which documents duplicate delivery) produces. Oldest id evicted first; memory is bounded.
 /// Not thread-safe: one per stream, used on its thread.
 ///
-/// Runs once per ingested post, so it avoids `Set<String>` (three SipHash passes per post): an
-/// open-addressing table of 64-bit fingerprints of the id's bytes points into the ring of ids, and a
+/// Runs once per ingested post, so it avoids `Set<String>` (three SipHash passes and scattered string
+/// reads per post): an open-addressing table of one word per id (the high 36 bits of a fingerprint of
+/// the id's bytes, the low 28 bits its place in the ring of ids) answers with about one cache miss; a
 /// fingerprint match is confirmed by comparing the ids, so the answer is exact.
 public struct RecentIDs: Sendable {
     public let capacity: Int
     private var ring: [String] = []
+    /// The fingerprint of each id in `ring`: eviction finds its slot without reading the old string.
+    private var ringPrints: [UInt64] = []
     private var next = 0
-    /// Fingerprints (0: empty slot) and, in the same positions, the ring index of each id.
-    private var fingerprints: [UInt64]
-    private var positions: [Int32]
+    /// `fingerprint & fpMask | ringIndex`, 0 for an empty slot (a fingerprint is never 0 in its bits).
+    private var table: [UInt64]
     private var mask: Int
+    private static let indexBits: UInt64 = 28
+    private static let indexMask: UInt64 = (1 << indexBits) - 1
 
     public init(capacity: Int) {
-        precondition(capacity > 0 && capacity < Int(Int32.max))
+        precondition(capacity > 0 && capacity <= Int(Self.indexMask) + 1)
         self.capacity = capacity
         // Grows with the ids held (load <= 1/2), so a large capacity costs nothing until it is used.
         let size = 1 << 10
-        fingerprints = [UInt64](repeating: 0, count: size)
-        positions = [Int32](repeating: 0, count: size)
+        table = [UInt64](repeating: 0, count: size)
         mask = size - 1
         ring.reserveCapacity(min(capacity, 1 << 16))
+        ringPrints.reserveCapacity(min(capacity, 1 << 16))
     }
 
     public var count: Int { ring.count }
@@ -37,29 +41,41 @@ public struct RecentIDs: Sendable {
         if ring.count < capacity {
             at = ring.count
             ring.append(id)
-            if ring.count * 2 > fingerprints.count { grow() }
+            ringPrints.append(fp)
+            if ring.count * 2 > table.count { grow() }
         } else {
             at = next
-            if let old = find(ring[at], Self.fingerprint(ring[at])) { remove(old) }
+            remove(slotOf(index: at, fp: ringPrints[at]))
             ring[at] = id
+            ringPrints[at] = fp
             next = (next + 1) % capacity
         }
-        var i = Int(truncatingIfNeeded: fp) & mask
-        while fingerprints[i] != 0 { i = (i + 1) & mask }
-        fingerprints[i] = fp
-        positions[i] = Int32(at)
+        var i = Self.home(fp, mask)
+        while table[i] != 0 { i = (i + 1) & mask }
+        table[i] = (fp & ~Self.indexMask) | UInt64(at)
         return true
     }
 
+    @inline(__always) private static func home(_ word: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: word >> indexBits) & mask }
+
     /// The table slot holding `id`, if any.
     private func find(_ id: String, _ fp: UInt64) -> Int? {
-        var i = Int(truncatingIfNeeded: fp) & mask
+        let high = fp & ~Self.indexMask
+        var i = Self.home(fp, mask)
         while true {
-            let f = fingerprints[i]
-            if f == 0 { return nil }
-            if f == fp && ring[Int(positions[i])] == id { return i }
+            let w = table[i]
+            if w == 0 { return nil }
+            if w & ~Self.indexMask == high && ring[Int(w & Self.indexMask)] == id { return i }
             i = (i + 1) & mask
         }
+    }
+
+    /// The slot of ring entry `index` (present by construction).
+    private func slotOf(index: Int, fp: UInt64) -> Int {
+        let word = (fp & ~Self.indexMask) | UInt64(index)
+        var i = Self.home(fp, mask)
+        while table[i] != word { i = (i + 1) & mask }
+        return i
     }
 
     /// Backward-shift deletion: later entries of the probe run move up, so no tombstones accumulate.
@@ -68,32 +84,28 @@ public struct RecentIDs: Sendable {
         var j = slot
         while true {
             j = (j + 1) & mask
-            let f = fingerprints[j]
-            if f == 0 { break }
-            let home = Int(truncatingIfNeeded: f) & mask
+            let w = table[j]
+            if w == 0 { break }
+            let home = Self.home(w, mask)
             // The entry at j may fill the hole only if its home is not cyclically within (hole, j].
             let stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
             if stays { continue }
-            fingerprints[hole] = f
-            positions[hole] = positions[j]
+            table[hole] = w
             hole = j
         }
-        fingerprints[hole] = 0
+        table[hole] = 0
     }
 
     private mutating func grow() {
-        let size = fingerprints.count * 2
-        var fps = [UInt64](repeating: 0, count: size)
-        var pos = [Int32](repeating: 0, count: size)
+        let size = table.count * 2
+        var t = [UInt64](repeating: 0, count: size)
         let m = size - 1
-        for k in 0..<fingerprints.count where fingerprints[k] != 0 {
-            var i = Int(truncatingIfNeeded: fingerprints[k]) & m
-            while fps[i] != 0 { i = (i + 1) & m }
-            fps[i] = fingerprints[k]
-            pos[i] = positions[k]
+        for w in table where w != 0 {
+            var i = Self.home(w, m)
+            while t[i] != 0 { i = (i + 1) & m }
+            t[i] = w
         }
-        fingerprints = fps
-        positions = pos
+        table = t
         mask = m
     }
 
@@ -116,7 +128,8 @@ public struct RecentIDs: Sendable {
             h ^= h >> 29
             h = h &* 0xFF51_AFD7_ED55_8CCD
             h ^= h >> 32
-            return h == 0 ? 1 : h
+            // Never 0 in the bits the table keeps: 0 marks an empty slot.
+            return h & ~RecentIDs.indexMask == 0 ? h | (1 << 63) : h
         }
         if let h = id.utf8.withContiguousStorageIfAvailable(mix) { return h }
         var copy = id

@@ -23,6 +23,8 @@ public struct JSONWriter {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
+    /// Disfavoured so that string literals take the `StaticString` overload (no String at run time).
+    @_disfavoredOverload
     public mutating func raw(_ s: String) {
         let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0) }
         if done == nil { bytes.append(contentsOf: s.utf8) }

@@ -95,7 +95,15 @@ public final class PostPublisher: @unchecked Sendable {
         }
         let failures = FailedRecords()
         let deadLetters = DeadLetterLedger()
+        let drained = DrainTracker()
+        self.drained = drained
         producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "30000"]), logger: logger) { report in
+            // A record drained from the spool: it stays there until acknowledged, so a failure is only
+            // noted (the drain pauses and sends it again), never spooled a second time.
+            if let tag = report.tag, tag & DrainTracker.tagBit != 0 {
+                drained.report(seq: tag & ~DrainTracker.tagBit, ok: report.error == nil)
+                return
+            }
             if report.error == nil {
                 if let seq = report.tag { journal.resolve(seq) }
                 return
@@ -116,6 +124,7 @@ public final class PostPublisher: @unchecked Sendable {
 
     private let failures: FailedRecords
     private let deadLetters: DeadLetterLedger
+    private let drained: DrainTracker
 
     /// Accepts one post into the current batch (a duplicate id within the recent horizon is dropped
     /// and counted); flushes when the batch is full. Call `flush()` when the source goes idle.
@@ -286,15 +295,25 @@ public final class PostPublisher: @unchecked Sendable {
         do {
             while spool.count > 0 && DispatchTime.now() < until {
                 let records = try spool.peek(max: 5000)
-                guard let last = records.last else { break }
+                guard !records.isEmpty else { break }
+                // Commit exactly what Kafka acknowledged of these records (a contiguous prefix), whatever
+                // else fails meanwhile: a failure of an older post (timed out in librdkafka's queue during
+                // the outage) must not make the drain send an acknowledged batch a second time.
+                let from = spool.committedSeq
+                drained.reset(after: from)
+                var sentAll = true
                 for r in records {
                     heartbeat?.beat()
-                    guard send(topic: topic, key: r.key, value: r.value) else { return true }
+                    let ok = r.key.withUnsafeBytes { k in r.value.withUnsafeBytes { v in send(tweets, key: k, value: v, tag: DrainTracker.tagBit | r.seq) } }
+                    if !ok { sentAll = false; break }
                 }
-                try producer.flush(timeout: .seconds(10))
-                guard failures.count == 0 else { return true }
-                try spool.commit(upTo: last.seq)
-                logger.info("drained \(records.count) spooled post(s)", metadata: ["spool_remaining": "\(spool.count)"])
+                try? producer.flush(timeout: .seconds(10))
+                let (upTo, failed) = drained.state
+                if upTo > from {
+                    try spool.commit(upTo: upTo)
+                    logger.info("drained \(upTo - from) spooled post(s)", metadata: ["spool_remaining": "\(spool.count)"])
+                }
+                guard sentAll && !failed && upTo == records.last!.seq else { return true }
             }
         } catch {
             logger.warning("spool drain paused: \(error)")
@@ -424,4 +443,18 @@ final class DeadLetterLedger: @unchecked Sendable {
     func takeHeld() -> [Letter] { lock.withLock { defer { held.removeAll() }; return held } }
     func putBack(_ letters: [Letter]) { lock.withLock { held.insert(contentsOf: letters, at: 0) } }
     var heldCount: Int { lock.withLock { held.count } }
+}
+
+/// Acknowledgements of the records one drain round sends from the spool, tagged `tagBit | seq`: the
+/// spool commits their contiguous acknowledged prefix.
+final class DrainTracker: @unchecked Sendable {
+    /// Marks a tag as a spool seq (journal seqs never reach it).
+    static let tagBit: UInt64 = 1 << 62
+    private let lock = NSLock()
+    private var window = SpoolAckWindow(after: 0)
+    private var failed = false
+
+    func reset(after committed: UInt64) { lock.withLock { window = SpoolAckWindow(after: committed); failed = false } }
+    func report(seq: UInt64, ok: Bool) { lock.withLock { if ok { window.ack(seq) } else { failed = true } } }
+    var state: (committable: UInt64, failed: Bool) { lock.withLock { (window.committable, failed) } }
 }

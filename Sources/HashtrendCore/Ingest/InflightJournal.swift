@@ -193,8 +193,11 @@ public final class InflightJournal: @unchecked Sendable {
     /// Bytes of a torn last frame (the process died inside a write) or garbage, ignored at open.
     public private(set) var tornBytes: Int64 = 0
     private var recoveredSegments: [String] = []
-    public private(set) var writeErrors: Int64 = 0
-    public private(set) var lastError: SpoolError?
+    private var failedWrites: Int64 = 0
+    private var lastFailure: SpoolError?
+    /// Batches whose write failed (their posts were produced without the journal's protection).
+    public var writeErrors: Int64 { fileLock.withLock { failedWrites } }
+    public var lastError: SpoolError? { fileLock.withLock { lastFailure } }
 
     public init(directory: String, segmentBytes: Int64 = 16 << 20) throws {
         self.directory = directory
@@ -276,8 +279,8 @@ public final class InflightJournal: @unchecked Sendable {
                 activeSize += Int64(batch.bytes.count)
                 segments[segments.count - 1].lastSeq = last
             } catch {
-                writeErrors += 1
-                lastError = error as? SpoolError
+                failedWrites += 1
+                lastFailure = error as? SpoolError
                 seqLock.withLock { for s in first...last { seqs.resolve(s) } }
             }
             return first

@@ -59,6 +59,8 @@ public final class PostPublisher: @unchecked Sendable {
     /// Serializes flushes, so batches reach the journal and the producer in the same order.
     private let flushLock = NSLock()
     private var spare = JournalBatch()
+    /// Journal write failures already logged (guarded by `flushLock`).
+    private var journalErrorsLogged: Int64 = 0
     /// A batch is flushed at this many posts or bytes.
     public let maxBatchPosts: Int
     public let maxBatchBytes: Int
@@ -175,6 +177,12 @@ public final class PostPublisher: @unchecked Sendable {
 
     private func produce(_ b: inout JournalBatch) {
         let first = journal.write(&b)
+        if journal.writeErrors != journalErrorsLogged {
+            // The posts still go to Kafka, only without the protection against a kill: loud, not fatal.
+            journalErrorsLogged = journal.writeErrors
+            logger.critical("in-flight journal write failed (\(journalErrorsLogged) batch(es) so far): \(journal.lastError.map { "\($0)" } ?? "unknown"); posts are produced without protection against a kill",
+                            metadata: ["error_kind": "journal_write"])
+        }
         let stopped: Int? = b.bytes.withUnsafeBytes { raw -> Int? in
             for (i, start) in b.starts.enumerated() {
                 let r = JournalBatch.record(raw, at: start)

@@ -290,10 +290,23 @@ public final class IngestProcessor: @unchecked Sendable {
                     posts.removeAll(keepingCapacity: true)
                     var failure: String? = nil
                     var rawLine: [UInt8] = []
+                    var viewed = 0
                     let more = try reader.nextLine { line -> Bool in
                         lineNo += 1
                         if reader.lastLineTruncated { failure = "too_large: line longer than \(maxLine) bytes"; rawLine = []; return true }
-                        do throws(PostDecodeError) { try decoder.decode(line: line, into: &posts) } catch {
+                        do throws(PostDecodeError) {
+                            if pass == 0 {
+                                // Encoded straight from the line's bytes (no Post, no Strings but the id).
+                                viewed = try decoder.decode(line: line) { view in
+                                    minEvent = min(minEvent, view.createdAtMillis)
+                                    maxEvent = max(maxEvent, view.createdAtMillis)
+                                    pacer.wait(eventMillis: view.createdAtMillis, control: control, heartbeat: ctx.heartbeat) { publisher.flush() }
+                                    publisher.publish(view)
+                                }
+                            } else {
+                                try decoder.decode(line: line, into: &posts)
+                            }
+                        } catch {
                             if case .notAPost = error { return true }
                             failure = error.reason
                             rawLine = Array(line)
@@ -315,7 +328,7 @@ public final class IngestProcessor: @unchecked Sendable {
                         pacer.wait(eventMillis: p.createdAtMillis, control: control, heartbeat: ctx.heartbeat) { publisher.flush() }
                         publisher.publish(p)
                     }
-                    rateMeter.add(posts.count)
+                    rateMeter.add(posts.count + viewed)
                     housekeeping(progress: "\(path) line \(lineNo)")
                 }
                 publisher.flush()

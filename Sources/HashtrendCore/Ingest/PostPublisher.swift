@@ -142,6 +142,20 @@ public final class PostPublisher: @unchecked Sendable {
         if full { flush() }
     }
 
+    /// `publish` for a post lent by `PostDecoder.decode(line:views:)` (replay): encoded from the line's
+    /// bytes, no `Post` built.
+    public func publish(_ view: PostView) {
+        let full = view.withID { id in
+            lock.withLock { () -> Bool in
+                guard recent.insert(utf8: id) else { figures.duplicates += 1; return false }
+                figures.posts += 1
+                batch.append(key: id) { view.appendCanonicalJSON(to: &$0) }
+                return batch.count >= maxBatchPosts || batch.bytes.count >= maxBatchBytes
+            }
+        }
+        if full { flush() }
+    }
+
     /// Writes the current batch to the journal, then hands its posts to the producer (or, while
     /// spooling, writes them to the spool).
     public func flush() {

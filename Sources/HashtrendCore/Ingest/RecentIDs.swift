@@ -37,6 +37,27 @@ public struct RecentIDs: Sendable {
     public mutating func insert(_ id: String) -> Bool {
         let fp = Self.fingerprint(id)
         guard find(id, fp) == nil else { return false }
+        insertNew(id, fp)
+        return true
+    }
+
+    /// `insert` for an id given as UTF-8 bytes: a String is made only for a new id.
+    @discardableResult
+    public mutating func insert(utf8 id: UnsafeBufferPointer<UInt8>) -> Bool {
+        let fp = Self.fingerprint(bytes: id)
+        let high = fp & ~Self.indexMask
+        var i = Self.home(fp, mask)
+        while true {
+            let w = table[i]
+            if w == 0 { break }
+            if w & ~Self.indexMask == high && ring[Int(w & Self.indexMask)].utf8.elementsEqual(id) { return false }
+            i = (i + 1) & mask
+        }
+        insertNew(String(decoding: id, as: UTF8.self), fp)
+        return true
+    }
+
+    private mutating func insertNew(_ id: String, _ fp: UInt64) {
         let at: Int
         if ring.count < capacity {
             at = ring.count
@@ -53,7 +74,6 @@ public struct RecentIDs: Sendable {
         var i = Self.home(fp, mask)
         while table[i] != 0 { i = (i + 1) & mask }
         table[i] = (fp & ~Self.indexMask) | UInt64(at)
-        return true
     }
 
     @inline(__always) private static func home(_ word: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: word >> indexBits) & mask }
@@ -111,6 +131,12 @@ public struct RecentIDs: Sendable {
 
     /// A 64-bit mix of the id's UTF-8 bytes (never 0: 0 marks an empty slot).
     static func fingerprint(_ id: String) -> UInt64 {
+        if let h = id.utf8.withContiguousStorageIfAvailable(fingerprint(bytes:)) { return h }
+        var copy = id
+        return copy.withUTF8(fingerprint(bytes:))
+    }
+
+    static func fingerprint(bytes b: UnsafeBufferPointer<UInt8>) -> UInt64 {
         @inline(__always) func mix(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
             var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(b.count)
             var i = 0
@@ -131,9 +157,7 @@ public struct RecentIDs: Sendable {
             // Never 0 in the bits the table keeps: 0 marks an empty slot.
             return h & ~RecentIDs.indexMask == 0 ? h | (1 << 63) : h
         }
-        if let h = id.utf8.withContiguousStorageIfAvailable(mix) { return h }
-        var copy = id
-        return copy.withUTF8(mix)
+        return mix(b)
     }
 }
 

@@ -186,6 +186,58 @@ public struct JSONWriter {
     }
 }
 
+extension JSONWriter {
+    /// The canonical record of a post lent by `PostDecoder.decode(line:views:)`: the same bytes as
+    /// `canonical(view.post)`, written from the line's bytes without building the Post's Strings
+    /// (strings without escapes are copied as they are; the others unescaped into a scratch buffer).
+    public mutating func canonical(_ v: PostView) {
+        let s = v.scanner, r = v.refs
+        raw("{\"v\":1,\"id\":")
+        string(r.id, in: s)
+        raw(",\"created_at\":\"")
+        timestamp(millis: r.createdAtMillis)
+        raw("\",\"text\":")
+        string(r.text, in: s)
+        raw(",\"lang\":")
+        if let l = r.lang { string(l, in: s) } else { raw("null") }
+        raw(",\"author_id\":")
+        if let a = r.authorID { string(a, in: s) } else { raw("null") }
+        raw(",\"source\":")
+        if let src = r.source { string(src, in: s) } else { string(r.fixedSource) }
+        raw(",\"is_repost\":")
+        bool(r.isRepost)
+        if let span = r.tags {
+            raw(",\"hashtags\":[")
+            for i in 0..<span.count {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(v.tagRefs[span.start + i], in: s)
+            }
+            raw("]")
+        }
+        raw("}")
+    }
+
+    /// A JSON string literal for a string of the scanner's line (decoded value, re-escaped).
+    mutating func string(_ ref: JSONStringRef, in s: JSONScanner) {
+        let body = UnsafeBufferPointer(start: s.base + ref.start, count: ref.end - ref.start)
+        if !ref.hasEscapes { string(utf8: body); return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(body.count, 1)) { out in
+            let n = JSONScanner.unescape(body, into: out)
+            string(utf8: UnsafeBufferPointer(rebasing: out[0..<n]))
+        }
+    }
+}
+
+extension PostView {
+    /// Appends the canonical record (see `Post.canonicalJSON()`) to `buffer`.
+    public func appendCanonicalJSON(to buffer: inout [UInt8]) {
+        var w = JSONWriter(reusing: buffer)
+        buffer = []
+        w.canonical(self)
+        buffer = w.bytes
+    }
+}
+
 extension Post {
     /// The value of this post on the `tweets` topic: one line of JSON, fields in a fixed order,
     /// `"v":1` first, `lang`/`author_id` as null when unknown, `hashtags` only when the source supplied them.

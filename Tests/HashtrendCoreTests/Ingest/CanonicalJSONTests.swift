@@ -94,6 +94,43 @@ struct CanonicalJSONTests {
         #expect(n == Self.texts.count * 9)
     }
 
+    @Test("a post lent as a view encodes to the same canonical bytes as the decoded Post (x2, x1 with escapes, canonical)")
+    func viewsEncodeLikePosts() throws {
+        var gen = PostGenerator(seed: 5, startMillis: 1_764_000_000_000, ratePerSecond: 50)
+        var decoder = PostDecoder(defaultSource: "replay")
+        var lines: [[UInt8]] = []
+        for _ in 0..<300 {
+            let post = gen.next()
+            for format in PostFormat.allCases { lines.append(PostGenerator.encode(post, format: format)) }
+        }
+        for (i, text) in Self.texts.enumerated() {
+            let p = Post(id: "\(i)", createdAtMillis: 1_764_000_000_000 + Int64(i), text: text, lang: i % 2 == 0 ? nil : "ja",
+                         authorID: "7", source: "mastodon", isRepost: i % 3 == 0, hashtags: i % 2 == 0 ? nil : ["a\"b", text])
+            lines.append(p.canonicalJSON())
+            var escaped = JSONWriter(asciiOnly: true)   // the same post with every non-ASCII scalar as \\u
+            escaped.raw("{\"v\":1,\"id\":\"\(i)\",\"created_at\":\"2025-11-24T16:00:00.000Z\",\"text\":")
+            escaped.string(text)
+            escaped.raw(",\"source\":\"x\\/y\"}")
+            lines.append(escaped.bytes)
+        }
+        var compared = 0
+        for line in lines {
+            var posts: [Post] = []
+            var fromViews: [[UInt8]] = []
+            try line.withUnsafeBufferPointer { b in
+                try decoder.decode(line: b, into: &posts)
+                try decoder.decode(line: b) { v in
+                    var buf: [UInt8] = [1, 2]   // appended after what is there
+                    v.appendCanonicalJSON(to: &buf)
+                    fromViews.append(Array(buf.dropFirst(2)))
+                }
+            }
+            #expect(fromViews == posts.map { $0.canonicalJSON() }, "\(String(decoding: line, as: UTF8.self))")
+            compared += fromViews.count
+        }
+        #expect(compared == lines.count)
+    }
+
     @Test("strings, asciiOnly strings and integers match the reference writer")
     func writerPiecesMatchReference() {
         for ascii in [false, true] {

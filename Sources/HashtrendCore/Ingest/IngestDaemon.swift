@@ -51,7 +51,9 @@ struct Pacer {
 
     init(rate: Double, speed: Double) { self.rate = rate; self.speed = speed }
 
-    mutating func wait(eventMillis: Int64, control: LoopControl, heartbeat: Heartbeat) {
+    /// Returns at once when the post is due; otherwise calls `idle` (the publisher flushes its batch)
+    /// and sleeps until it is.
+    mutating func wait(eventMillis: Int64, control: LoopControl, heartbeat: Heartbeat, idle: () -> Void) {
         var due: Double? = nil
         if rate > 0 {
             due = sent / rate
@@ -61,9 +63,11 @@ struct Pacer {
             due = max(0, Double(eventMillis - firstEvent!) / 1000 / speed)
         }
         guard let due else { return }
+        var first = true
         while !control.shouldStop {
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
             if elapsed >= due { return }
+            if first { idle(); first = false }
             heartbeat.beat()
             Thread.sleep(forTimeInterval: min(due - elapsed, 0.05))
         }
@@ -154,11 +158,15 @@ public final class IngestProcessor: @unchecked Sendable {
         ctx.logger.info("ingestd finished", metadata: ["posts": "\(f.posts)", "delivered": "\(f.delivered)", "dead_lettered": "\(f.deadLettered)"])
     }
 
-    private func housekeeping(progress: String = "") {
+    /// Called on every turn of the source loop: cheap unless a second passed since the last status.
+    private func housekeeping(progress: @autoclosure () -> String = "") {
         ctx.heartbeat.beat()
         let now = DispatchTime.now()
         guard now.uptimeNanoseconds - lastStatus.uptimeNanoseconds > 1_000_000_000 else { return }
+        // A batch older than a second goes out now (sources also flush whenever they go idle).
+        publisher.flush()
         publisher.drainSpool(heartbeat: ctx.heartbeat)
+        publisher.checkpoint()
         // Counted from the end of the drain attempt: while Kafka is away its probe blocks, and replay and
         // synthetic call this from their own loop, which must keep producing (to the spool) in between.
         lastStatus = DispatchTime.now()
@@ -167,7 +175,8 @@ public final class IngestProcessor: @unchecked Sendable {
         if let c = streamCounters?() { s += ", \(c.reconnects) reconnects" }
         if f.spoolFull > 0 { s += ", SPOOL FULL (\(f.spoolFull) posts waiting)" }
         if publisher.isSpooling { s += " (spooling)" }
-        if !progress.isEmpty { s += ", " + progress }
+        let p = progress()
+        if !p.isEmpty { s += ", " + p }
         if let e = publisher.kafkaError { s += "; kafka: \(e.name)" }
         ctx.notifier.status(s)
     }
@@ -195,12 +204,14 @@ public final class IngestProcessor: @unchecked Sendable {
                 switch decoderBox.decode(line) {
                 case .success(let posts):
                     for p in posts { publisher.publish(p, raw: Array(line)) }
+                    // One journal write and produce per stream line: a stream post is never held back.
+                    if !posts.isEmpty { publisher.flush() }
                     meter.add(posts.count)
                 case .failure(let e):
                     publisher.deadLetter(reason: e.reason, bytes: Array(line), origin: sourceName)
                 }
             },
-            onPost: { post in publisher.publish(post); meter.add(1) },
+            onPost: { post in publisher.publish(post); publisher.flush(); meter.add(1) },
             onBadLine: { reason, prefix in publisher.deadLetter(reason: reason, bytes: prefix, origin: sourceName) },
             onStatus: { status in
                 switch status {
@@ -279,10 +290,23 @@ public final class IngestProcessor: @unchecked Sendable {
                     posts.removeAll(keepingCapacity: true)
                     var failure: String? = nil
                     var rawLine: [UInt8] = []
+                    var viewed = 0
                     let more = try reader.nextLine { line -> Bool in
                         lineNo += 1
                         if reader.lastLineTruncated { failure = "too_large: line longer than \(maxLine) bytes"; rawLine = []; return true }
-                        do throws(PostDecodeError) { try decoder.decode(line: line, into: &posts) } catch {
+                        do throws(PostDecodeError) {
+                            if pass == 0 {
+                                // Encoded straight from the line's bytes (no Post, no Strings but the id).
+                                viewed = try decoder.decode(line: line) { view in
+                                    minEvent = min(minEvent, view.createdAtMillis)
+                                    maxEvent = max(maxEvent, view.createdAtMillis)
+                                    pacer.wait(eventMillis: view.createdAtMillis, control: control, heartbeat: ctx.heartbeat) { publisher.flush() }
+                                    publisher.publish(view)
+                                }
+                            } else {
+                                try decoder.decode(line: line, into: &posts)
+                            }
+                        } catch {
                             if case .notAPost = error { return true }
                             failure = error.reason
                             rawLine = Array(line)
@@ -301,12 +325,13 @@ public final class IngestProcessor: @unchecked Sendable {
                             p.id += "~\(pass)"
                             p.createdAtMillis += shift
                         }
-                        pacer.wait(eventMillis: p.createdAtMillis, control: control, heartbeat: ctx.heartbeat)
+                        pacer.wait(eventMillis: p.createdAtMillis, control: control, heartbeat: ctx.heartbeat) { publisher.flush() }
                         publisher.publish(p)
-                        rateMeter.add(1)
                     }
+                    rateMeter.add(posts.count + viewed)
                     housekeeping(progress: "\(path) line \(lineNo)")
                 }
+                publisher.flush()
             }
             pass += 1
             if maxEvent >= minEvent { shift += maxEvent - minEvent + 1000 }
@@ -325,6 +350,7 @@ public final class IngestProcessor: @unchecked Sendable {
             let due = Double(gen.nextNominalMillis - start) / 1000
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - begin.uptimeNanoseconds) / 1e9
             if due > elapsed {
+                publisher.flush()
                 housekeeping()
                 Thread.sleep(forTimeInterval: min(due - elapsed, 0.05))
                 continue

@@ -11,11 +11,28 @@ public struct PublisherFigures: Sendable {
     public var spooled: Int64 = 0
     public var spoolBytes: Int64 = 0
     public var spoolFull: Int64 = 0
+    /// Posts an earlier run had handed to Kafka without an acknowledgement, re-sent at start-up.
+    public var recoveredFromJournal: Int64 = 0
+    /// Posts written to the in-flight journal and not yet acknowledged or spooled.
+    public var inFlight: Int = 0
+}
+
+/// A post waiting for the spool, with its journal seq when it has one (resolved once spooled).
+struct PendingRecord {
+    var key: [UInt8]
+    var value: [UInt8]
+    var seq: UInt64?
 }
 
 /// Turns posts into `tweets` records: canonical JSON keyed by post id on the idempotent producer,
 /// optional raw mirror, dead letters with their reason. Thread-safe: stream sources call it from
 /// their own threads.
+///
+/// Posts are encoded into a batch (`JournalBatch`); `flush()` (called when a batch is full, when the
+/// source goes idle, and once a second) writes the batch to the in-flight journal and only then hands
+/// its posts to librdkafka, which copies them from the batch's bytes. The journal is the durability
+/// boundary for a process kill (see `InflightJournal`): a post is resolved there once Kafka
+/// acknowledged it or once it is durably in the spool.
 ///
 /// Nothing is dropped when Kafka is away: while the brokers are unreachable (or a delivery failed, or
 /// the producer queue stays full) posts go to the disk spool, in order, and new posts keep going
@@ -27,31 +44,78 @@ public final class PostPublisher: @unchecked Sendable {
     let producer: KafkaProducer
     let logger: Logger
     let spool: Spool
+    let journal: InflightJournal
+    private let tweets: ProducerTopic
     private let lock = NSLock()
     private var recent: RecentIDs
     private var figures = PublisherFigures()
     /// Posts go to the spool rather than to Kafka (outage, or a backlog still to drain).
     private var spooling = false
-    private var pendingSpool: [(key: [UInt8], value: [UInt8])] = []
+    /// Posts the spool refused (full): retried by `syncSpool`.
+    private var pendingSpool: [PendingRecord] = []
+    /// The batch being filled, and the raw payloads of its posts (`--raw-topic`).
+    private var batch = JournalBatch()
+    private var batchRaw: [(key: [UInt8], value: [UInt8])] = []
+    /// Serializes flushes, so batches reach the journal and the producer in the same order.
+    private let flushLock = NSLock()
+    private var spare = JournalBatch()
+    /// Journal write failures already logged (guarded by `flushLock`).
+    private var journalErrorsLogged: Int64 = 0
+    /// A batch is flushed at this many posts or bytes.
+    public let maxBatchPosts: Int
+    public let maxBatchBytes: Int
 
     public init(kafka: KafkaConfig, topic: String, rawTopic: String?, dlqTopic: String, dedupeCapacity: Int,
-                spoolDirectory: String, spoolMaxBytes: Int64, logger: Logger) throws {
+                spoolDirectory: String, spoolMaxBytes: Int64, logger: Logger,
+                maxBatchPosts: Int = 1000, maxBatchBytes: Int = 512 << 10) throws {
         self.topic = topic
         self.rawTopic = rawTopic
         self.dlqTopic = dlqTopic
         self.logger = logger
+        self.maxBatchPosts = max(1, maxBatchPosts)
+        self.maxBatchBytes = max(4096, maxBatchBytes)
         recent = RecentIDs(capacity: max(1, dedupeCapacity))
         try FileManager.default.createDirectory(atPath: spoolDirectory, withIntermediateDirectories: true)
+        // The spool first: its flock on the directory also guards the journal inside it.
         let spool = try Spool(directory: spoolDirectory, maxBytes: spoolMaxBytes)
         self.spool = spool
+        let journal = try InflightJournal(directory: spoolDirectory + "/inflight")
+        self.journal = journal
+        if !journal.recovered.isEmpty {
+            // Handed to Kafka by an earlier run that died before their acknowledgements: re-sent first,
+            // through the spool (durable before the journal files go).
+            let n = journal.recovered.count
+            do {
+                try spool.append(batch: journal.recovered)
+                journal.discardRecovered()
+                figures.recoveredFromJournal = Int64(n)
+                logger.warning("in-flight journal: \(n) post(s) an earlier run handed to Kafka without an acknowledgement; re-sending them (some may be duplicates of posts delivered just before it stopped)",
+                               metadata: ["torn_bytes": "\(journal.tornBytes)"])
+            } catch {
+                logger.critical("in-flight journal: cannot spool \(n) recovered post(s): \(error); kept for the next start", metadata: ["error_kind": "spool_full"])
+            }
+        }
         let failures = FailedRecords()
         let deadLetters = DeadLetterLedger()
+        let drained = DrainTracker()
+        self.drained = drained
         producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "30000"]), logger: logger) { report in
+            // A record drained from the spool: it stays there until acknowledged, so a failure is only
+            // noted (the drain pauses and sends it again), never spooled a second time.
+            if let tag = report.tag, tag & DrainTracker.tagBit != 0 {
+                drained.report(seq: tag & ~DrainTracker.tagBit, ok: report.error == nil)
+                return
+            }
+            if report.error == nil {
+                if let seq = report.tag { journal.resolve(seq) }
+                return
+            }
             // What Kafka did not take after all retries is kept, never dropped: posts are spooled by
-            // `housekeeping`, dead letters held (with their headers) and sent again once Kafka answers.
-            guard report.error != nil, let v = report.value, report.topic != "" else { return }
-            if report.topic == dlqTopic { deadLetters.failed(v) } else { failures.add(report.key, v, report.topic) }
+            // `syncSpool`, dead letters held (with their headers) and sent again once Kafka answers.
+            guard let v = report.value, report.topic != "" else { return }
+            if report.topic == dlqTopic { deadLetters.failed(v) } else { failures.add(report.key, v, report.topic, report.tag) }
         }
+        tweets = try producer.topic(topic)
         self.failures = failures
         self.deadLetters = deadLetters
         if spool.count > 0 {
@@ -62,28 +126,108 @@ public final class PostPublisher: @unchecked Sendable {
 
     private let failures: FailedRecords
     private let deadLetters: DeadLetterLedger
+    private let drained: DrainTracker
 
-    /// Publishes one post (a duplicate id within the recent horizon is dropped and counted).
+    /// Accepts one post into the current batch (a duplicate id within the recent horizon is dropped
+    /// and counted); flushes when the batch is full. Call `flush()` when the source goes idle.
     public func publish(_ post: Post, raw: [UInt8]? = nil) {
-        let key = Array(post.id.utf8)
-        let value = post.canonicalJSON()
-        let toSpool = lock.withLock { () -> Bool? in
-            guard recent.insert(post.id) else { figures.duplicates += 1; return nil }
+        let full = lock.withLock { () -> Bool in
+            guard recent.insert(post.id) else { figures.duplicates += 1; return false }
             figures.posts += 1
-            if !spooling && producer.brokersUnreachable {
-                spooling = true
-                logger.warning("Kafka unreachable: spooling posts to disk", metadata: ["error_kind": "kafka_unreachable"])
+            var id = post.id
+            id.withUTF8 { key in batch.append(key: key) { post.appendCanonicalJSON(to: &$0) } }
+            if rawTopic != nil, let raw { batchRaw.append((Array(post.id.utf8), raw)) }
+            return batch.count >= maxBatchPosts || batch.bytes.count >= maxBatchBytes
+        }
+        if full { flush() }
+    }
+
+    /// `publish` for a post lent by `PostDecoder.decode(line:views:)` (replay): encoded from the line's
+    /// bytes, no `Post` built.
+    public func publish(_ view: PostView) {
+        let full = view.withID { id in
+            lock.withLock { () -> Bool in
+                guard recent.insert(utf8: id) else { figures.duplicates += 1; return false }
+                figures.posts += 1
+                batch.append(key: id) { view.appendCanonicalJSON(to: &$0) }
+                return batch.count >= maxBatchPosts || batch.bytes.count >= maxBatchBytes
             }
-            if spooling { pendingSpool.append((key, value)) }
-            return spooling
         }
-        guard let toSpool else { return }
-        if toSpool {
-            if lock.withLock({ pendingSpool.count }) >= 1000 { syncSpool() }
-        } else if !send(topic: topic, key: key, value: value) {
-            lock.withLock { spooling = true; pendingSpool.append((key, value)) }
+        if full { flush() }
+    }
+
+    /// Writes the current batch to the journal, then hands its posts to the producer (or, while
+    /// spooling, writes them to the spool).
+    public func flush() {
+        flushLock.withLock {
+            var b = JournalBatch(capacity: 0)
+            swap(&b, &spare)
+            let raws: [(key: [UInt8], value: [UInt8])] = lock.withLock {
+                swap(&b, &batch)
+                defer { batchRaw.removeAll() }
+                return batchRaw
+            }
+            defer { b.removeAll(); swap(&b, &spare) }
+            guard !b.isEmpty else { return }
+            // Deciding to spool and writing to the spool under the lock: the drain's switch back to
+            // direct production (under the same lock) then never leaves a batch behind in the spool.
+            let spooled = lock.withLock { () -> Bool in
+                if !spooling && producer.brokersUnreachable {
+                    spooling = true
+                    logger.warning("Kafka unreachable: spooling posts to disk", metadata: ["error_kind": "kafka_unreachable"])
+                }
+                guard spooling else { return false }
+                spoolLocked(b.arrays().map { PendingRecord(key: $0.key, value: $0.value, seq: nil) }, durable: false)
+                return true
+            }
+            if !spooled { produce(&b) }
+            // The acknowledgements that came in since the last batch: fewer posts re-sent after a kill.
+            journal.checkpoint()
+            if let rawTopic {
+                for r in raws { _ = send(topic: rawTopic, key: r.key, value: r.value) }
+            }
         }
-        if let rawTopic, let raw { _ = send(topic: rawTopic, key: key, value: raw) }
+    }
+
+    private func produce(_ b: inout JournalBatch) {
+        let first = journal.write(&b)
+        if journal.writeErrors != journalErrorsLogged {
+            // The posts still go to Kafka, only without the protection against a kill: loud, not fatal.
+            journalErrorsLogged = journal.writeErrors
+            logger.critical("in-flight journal write failed (\(journalErrorsLogged) batch(es) so far): \(journal.lastError.map { "\($0)" } ?? "unknown"); posts are produced without protection against a kill",
+                            metadata: ["error_kind": "journal_write"])
+        }
+        let stopped: Int? = b.bytes.withUnsafeBytes { raw -> Int? in
+            for (i, start) in b.starts.enumerated() {
+                let r = JournalBatch.record(raw, at: start)
+                if !send(tweets, key: r.key, value: r.value, tag: first + UInt64(i)) { return i }
+            }
+            return nil
+        }
+        guard let stopped else { return }
+        // Kafka is not taking posts: this one and the rest of the batch go to the spool (durably), then
+        // count as resolved in the journal; new posts follow them there.
+        let rest = b.arrays(from: stopped).enumerated().map { PendingRecord(key: $1.key, value: $1.value, seq: first + UInt64(stopped + $0)) }
+        lock.withLock {
+            if !spooling { logger.warning("Kafka not taking posts: spooling posts to disk", metadata: ["error_kind": "kafka_queue_full"]) }
+            spooling = true
+            spoolLocked(rest, durable: true)
+        }
+    }
+
+    /// Appends to the spool (caller holds `lock`); a full spool keeps the records in memory, loudly.
+    private func spoolLocked(_ records: [PendingRecord], durable: Bool) {
+        guard !records.isEmpty else { return }
+        do {
+            let pairs = records.map { (key: $0.key, value: $0.value) }
+            if durable { try spool.append(batch: pairs) } else { try spool.appendUnsynced(batch: pairs) }
+            figures.spooled += Int64(records.count)
+            for r in records { if let s = r.seq { journal.resolve(s) } }
+        } catch {
+            figures.spoolFull += Int64(records.count)
+            pendingSpool.append(contentsOf: records)
+            logger.critical("cannot spool \(records.count) post(s): \(error)", metadata: ["error_kind": "spool_full"])
+        }
     }
 
     public func deadLetter(reason: String, bytes: [UInt8], origin: String) {
@@ -104,10 +248,20 @@ public final class PostPublisher: @unchecked Sendable {
 
     /// Enqueues; a queue that stays full for 2 s means Kafka is not keeping up: the caller spools.
     private func send(topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, [UInt8])] = [], wait: Bool = false) -> Bool {
+        retrying(wait: wait, topic: topic) { try producer.produce(topic: topic, key: key, value: value, headers: headers) }
+    }
+
+    private func send(_ t: ProducerTopic, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, tag: UInt64?) -> Bool {
+        // The fast path: enqueued at the first attempt.
+        if (try? producer.produce(t, key: key, value: value, tag: tag)) != nil { return true }
+        return retrying(wait: false, topic: t.name) { try producer.produce(t, key: key, value: value, tag: tag) }
+    }
+
+    private func retrying(wait: Bool, topic: String, _ attempt: () throws -> Void) -> Bool {
         let deadline = DispatchTime.now() + .seconds(2)
         while true {
             do {
-                try producer.produce(topic: topic, key: key, value: value, headers: headers)
+                try attempt()
                 return true
             } catch let e as KafkaError where e.isQueueFull {
                 if !wait && DispatchTime.now() > deadline { return false }
@@ -120,26 +274,25 @@ public final class PostPublisher: @unchecked Sendable {
         }
     }
 
-    /// Makes the posts waiting for the spool durable (and failed deliveries with them).
+    /// Makes the spool durable: failed deliveries and posts the spool refused are appended (fdatasync'd),
+    /// posts written while spooling are synced.
     public func syncSpool() {
         let failed = failures.takeAll().filter { $0.topic == topic }
-        let batch: [(key: [UInt8], value: [UInt8])] = lock.withLock {
+        let batch: [PendingRecord] = lock.withLock {
             defer { pendingSpool.removeAll(keepingCapacity: true) }
             if !failed.isEmpty { spooling = true }
-            return failed.map { ($0.key ?? [], $0.value) } + pendingSpool
+            return failed.map { PendingRecord(key: $0.key ?? [], value: $0.value, seq: $0.tag) } + pendingSpool
         }
-        guard !batch.isEmpty else { return }
-        do {
-            try spool.append(batch: batch)
-            lock.withLock { figures.spooled += Int64(batch.count) }
-        } catch {
-            // A full spool is loud and counted; the posts stay in memory and are retried.
-            lock.withLock {
-                figures.spoolFull += Int64(batch.count)
-                pendingSpool.insert(contentsOf: batch, at: 0)
-            }
-            logger.critical("cannot spool \(batch.count) post(s): \(error)", metadata: ["error_kind": "spool_full"])
+        if batch.isEmpty {
+            do { try spool.sync() } catch { logger.critical("cannot sync the spool: \(error)", metadata: ["error_kind": "spool_sync"]) }
+            return
         }
+        lock.withLock { spoolLocked(batch, durable: true) }
+    }
+
+    /// Records the journal's progress and drops its fully resolved files (about once a second).
+    public func checkpoint() {
+        journal.checkpoint()
     }
 
     /// While spooling: when Kafka answers again, sends the spool's oldest posts and commits them once
@@ -164,41 +317,56 @@ public final class PostPublisher: @unchecked Sendable {
         do {
             while spool.count > 0 && DispatchTime.now() < until {
                 let records = try spool.peek(max: 5000)
-                guard let last = records.last else { break }
+                guard !records.isEmpty else { break }
+                // Commit exactly what Kafka acknowledged of these records (a contiguous prefix), whatever
+                // else fails meanwhile: a failure of an older post (timed out in librdkafka's queue during
+                // the outage) must not make the drain send an acknowledged batch a second time.
+                let from = spool.committedSeq
+                drained.reset(after: from)
+                var sentAll = true
                 for r in records {
                     heartbeat?.beat()
-                    guard send(topic: topic, key: r.key, value: r.value) else { return true }
+                    let ok = r.key.withUnsafeBytes { k in r.value.withUnsafeBytes { v in send(tweets, key: k, value: v, tag: DrainTracker.tagBit | r.seq) } }
+                    if !ok { sentAll = false; break }
                 }
-                try producer.flush(timeout: .seconds(10))
-                guard failures.count == 0 else { return true }
-                try spool.commit(upTo: last.seq)
-                logger.info("drained \(records.count) spooled post(s)", metadata: ["spool_remaining": "\(spool.count)"])
+                try? producer.flush(timeout: .seconds(10))
+                let (upTo, failed) = drained.state
+                if upTo > from {
+                    try spool.commit(upTo: upTo)
+                    logger.info("drained \(upTo - from) spooled post(s)", metadata: ["spool_remaining": "\(spool.count)"])
+                }
+                guard sentAll && !failed && upTo == records.last!.seq else { return true }
             }
         } catch {
             logger.warning("spool drain paused: \(error)")
             return true
         }
-        // Spool empty: the posts that arrived meanwhile go straight to Kafka, and so do new ones.
-        let leftovers: [(key: [UInt8], value: [UInt8])]? = lock.withLock {
+        // Spool empty: posts the spool had refused go straight to Kafka, and so do new ones.
+        let leftovers: [PendingRecord]? = lock.withLock {
             guard spool.count == 0 else { return nil }
             spooling = false
             defer { pendingSpool.removeAll() }
             return pendingSpool
         }
         guard let leftovers else { return true }
-        for (i, r) in leftovers.enumerated() where !send(topic: topic, key: r.key, value: r.value) {
-            lock.withLock {
-                spooling = true
-                pendingSpool.insert(contentsOf: leftovers[i...], at: 0)
+        for (i, r) in leftovers.enumerated() {
+            let ok = r.key.withUnsafeBytes { k in r.value.withUnsafeBytes { v in send(tweets, key: k, value: v, tag: r.seq) } }
+            if !ok {
+                lock.withLock {
+                    spooling = true
+                    pendingSpool.insert(contentsOf: leftovers[i...], at: 0)
+                }
+                return true
             }
-            return true
         }
         logger.info("spool drained; producing directly again")
         sendHeldDeadLetters()
         return false
     }
 
-    public var outstanding: Int { producer.outstanding + failures.count + deadLetters.heldCount }
+    public var outstanding: Int {
+        producer.outstanding + failures.count + deadLetters.heldCount + lock.withLock { batch.count }
+    }
 
     /// Sends the dead letters held during an outage (or returned by a failed delivery), oldest first.
     private func sendHeldDeadLetters() {
@@ -217,6 +385,7 @@ public final class PostPublisher: @unchecked Sendable {
         var f = lock.withLock { figures }
         f.delivered = producer.deliveredCount
         f.spoolBytes = spool.bytes
+        f.inFlight = journal.pending
         return f
     }
 
@@ -225,6 +394,7 @@ public final class PostPublisher: @unchecked Sendable {
 
     /// Waits until every record is acknowledged or spooled, bounded by `timeout`.
     public func drain(timeout: HTDuration, heartbeat: Heartbeat? = nil) -> Bool {
+        flush()
         let deadline = DispatchTime.now() + .milliseconds(Int(timeout.millis))
         while DispatchTime.now() < deadline {
             heartbeat?.beat()
@@ -234,27 +404,34 @@ public final class PostPublisher: @unchecked Sendable {
             try? producer.flush(timeout: HTDuration(millis: 200))
         }
         syncSpool()
+        journal.checkpoint()
         return producer.outstanding == 0 && deadLetters.heldCount == 0
     }
 
-    /// Flushes what Kafka can take within `timeout`; everything else is already in the spool, or is
-    /// left in librdkafka's queue (reported).
+    /// Flushes what Kafka can take within `timeout`; everything else is already in the spool, or stays
+    /// in the in-flight journal (re-sent at the next start).
     public func close(timeout: HTDuration) {
         _ = drain(timeout: timeout)
         if deadLetters.heldCount > 0 {
             logger.error("\(deadLetters.heldCount) dead letter(s) not delivered: Kafka did not answer before shutdown", metadata: ["error_kind": "undelivered"])
         }
         producer.close(timeout: HTDuration(millis: 100))
+        let pending = journal.pending
+        journal.close()
+        if pending > 0 {
+            logger.warning("\(pending) post(s) not acknowledged at shutdown stay in the in-flight journal; the next start re-sends them")
+        }
         try? spool.close()
     }
 }
 
 /// Records Kafka refused after all retries, waiting to be spooled.
 final class FailedRecords: @unchecked Sendable {
+    typealias Item = (key: [UInt8]?, value: [UInt8], topic: String, tag: UInt64?)
     private let lock = NSLock()
-    private var items: [(key: [UInt8]?, value: [UInt8], topic: String)] = []
-    func add(_ key: [UInt8]?, _ value: [UInt8], _ topic: String) { lock.withLock { items.append((key, value, topic)) } }
-    func takeAll() -> [(key: [UInt8]?, value: [UInt8], topic: String)] { lock.withLock { defer { items.removeAll() }; return items } }
+    private var items: [Item] = []
+    func add(_ key: [UInt8]?, _ value: [UInt8], _ topic: String, _ tag: UInt64?) { lock.withLock { items.append((key, value, topic, tag)) } }
+    func takeAll() -> [Item] { lock.withLock { defer { items.removeAll() }; return items } }
     var count: Int { lock.withLock { items.count } }
 }
 
@@ -288,4 +465,18 @@ final class DeadLetterLedger: @unchecked Sendable {
     func takeHeld() -> [Letter] { lock.withLock { defer { held.removeAll() }; return held } }
     func putBack(_ letters: [Letter]) { lock.withLock { held.insert(contentsOf: letters, at: 0) } }
     var heldCount: Int { lock.withLock { held.count } }
+}
+
+/// Acknowledgements of the records one drain round sends from the spool, tagged `tagBit | seq`: the
+/// spool commits their contiguous acknowledged prefix.
+final class DrainTracker: @unchecked Sendable {
+    /// Marks a tag as a spool seq (journal seqs never reach it).
+    static let tagBit: UInt64 = 1 << 62
+    private let lock = NSLock()
+    private var window = SpoolAckWindow(after: 0)
+    private var failed = false
+
+    func reset(after committed: UInt64) { lock.withLock { window = SpoolAckWindow(after: committed); failed = false } }
+    func report(seq: UInt64, ok: Bool) { lock.withLock { if ok { window.ack(seq) } else { failed = true } } }
+    var state: (committable: UInt64, failed: Bool) { lock.withLock { (window.committable, failed) } }
 }

@@ -1,36 +1,163 @@
 /// The last `capacity` post ids seen, to drop duplicates a reconnect with backfill (or X itself,
 /// which documents duplicate delivery) produces. Oldest id evicted first; memory is bounded.
 /// Not thread-safe: one per stream, used on its thread.
+///
+/// Runs once per ingested post, so it avoids `Set<String>` (three SipHash passes and scattered string
+/// reads per post): an open-addressing table of one word per id (the high 36 bits of a fingerprint of
+/// the id's bytes, the low 28 bits its place in the ring of ids) answers with about one cache miss; a
+/// fingerprint match is confirmed by comparing the ids, so the answer is exact.
 public struct RecentIDs: Sendable {
     public let capacity: Int
-    private var members: Set<String>
-    private var ring: [String]
+    private var ring: [String] = []
+    /// The fingerprint of each id in `ring`: eviction finds its slot without reading the old string.
+    private var ringPrints: [UInt64] = []
     private var next = 0
+    /// `fingerprint & fpMask | ringIndex`, 0 for an empty slot (a fingerprint is never 0 in its bits).
+    private var table: [UInt64]
+    private var mask: Int
+    private static let indexBits: UInt64 = 28
+    private static let indexMask: UInt64 = (1 << indexBits) - 1
 
     public init(capacity: Int) {
-        precondition(capacity > 0)
+        precondition(capacity > 0 && capacity <= Int(Self.indexMask) + 1)
         self.capacity = capacity
-        members = Set(minimumCapacity: capacity)
-        ring = []
-        ring.reserveCapacity(capacity)
+        // Grows with the ids held (load <= 1/2), so a large capacity costs nothing until it is used.
+        let size = 1 << 10
+        table = [UInt64](repeating: 0, count: size)
+        mask = size - 1
+        ring.reserveCapacity(min(capacity, 1 << 16))
+        ringPrints.reserveCapacity(min(capacity, 1 << 16))
     }
 
-    public var count: Int { members.count }
-    public func contains(_ id: String) -> Bool { members.contains(id) }
+    public var count: Int { ring.count }
+    public func contains(_ id: String) -> Bool { find(id, Self.fingerprint(id)) != nil }
 
     /// Records `id`; returns false when it was already among the recent ids (a duplicate).
     @discardableResult
     public mutating func insert(_ id: String) -> Bool {
-        guard !members.contains(id) else { return false }
+        let fp = Self.fingerprint(id)
+        guard find(id, fp) == nil else { return false }
+        insertNew(id, fp)
+        return true
+    }
+
+    /// `insert` for an id given as UTF-8 bytes: a String is made only for a new id.
+    @discardableResult
+    public mutating func insert(utf8 id: UnsafeBufferPointer<UInt8>) -> Bool {
+        let fp = Self.fingerprint(bytes: id)
+        let high = fp & ~Self.indexMask
+        var i = Self.home(fp, mask)
+        while true {
+            let w = table[i]
+            if w == 0 { break }
+            if w & ~Self.indexMask == high && ring[Int(w & Self.indexMask)].utf8.elementsEqual(id) { return false }
+            i = (i + 1) & mask
+        }
+        insertNew(String(decoding: id, as: UTF8.self), fp)
+        return true
+    }
+
+    private mutating func insertNew(_ id: String, _ fp: UInt64) {
+        let at: Int
         if ring.count < capacity {
+            at = ring.count
             ring.append(id)
+            ringPrints.append(fp)
+            if ring.count * 2 > table.count { grow() }
         } else {
-            members.remove(ring[next])
-            ring[next] = id
+            at = next
+            remove(slotOf(index: at, fp: ringPrints[at]))
+            ring[at] = id
+            ringPrints[at] = fp
             next = (next + 1) % capacity
         }
-        members.insert(id)
-        return true
+        var i = Self.home(fp, mask)
+        while table[i] != 0 { i = (i + 1) & mask }
+        table[i] = (fp & ~Self.indexMask) | UInt64(at)
+    }
+
+    @inline(__always) private static func home(_ word: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: word >> indexBits) & mask }
+
+    /// The table slot holding `id`, if any.
+    private func find(_ id: String, _ fp: UInt64) -> Int? {
+        let high = fp & ~Self.indexMask
+        var i = Self.home(fp, mask)
+        while true {
+            let w = table[i]
+            if w == 0 { return nil }
+            if w & ~Self.indexMask == high && ring[Int(w & Self.indexMask)] == id { return i }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// The slot of ring entry `index` (present by construction).
+    private func slotOf(index: Int, fp: UInt64) -> Int {
+        let word = (fp & ~Self.indexMask) | UInt64(index)
+        var i = Self.home(fp, mask)
+        while table[i] != word { i = (i + 1) & mask }
+        return i
+    }
+
+    /// Backward-shift deletion: later entries of the probe run move up, so no tombstones accumulate.
+    private mutating func remove(_ slot: Int) {
+        var hole = slot
+        var j = slot
+        while true {
+            j = (j + 1) & mask
+            let w = table[j]
+            if w == 0 { break }
+            let home = Self.home(w, mask)
+            // The entry at j may fill the hole only if its home is not cyclically within (hole, j].
+            let stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if stays { continue }
+            table[hole] = w
+            hole = j
+        }
+        table[hole] = 0
+    }
+
+    private mutating func grow() {
+        let size = table.count * 2
+        var t = [UInt64](repeating: 0, count: size)
+        let m = size - 1
+        for w in table where w != 0 {
+            var i = Self.home(w, m)
+            while t[i] != 0 { i = (i + 1) & m }
+            t[i] = w
+        }
+        table = t
+        mask = m
+    }
+
+    /// A 64-bit mix of the id's UTF-8 bytes (never 0: 0 marks an empty slot).
+    static func fingerprint(_ id: String) -> UInt64 {
+        if let h = id.utf8.withContiguousStorageIfAvailable(fingerprint(bytes:)) { return h }
+        var copy = id
+        return copy.withUTF8(fingerprint(bytes:))
+    }
+
+    static func fingerprint(bytes b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        @inline(__always) func mix(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &+ UInt64(b.count)
+            var i = 0
+            let n = b.count
+            let raw = UnsafeRawBufferPointer(b)
+            while n - i >= 8 {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 32
+                i += 8
+            }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n { tail |= UInt64(b[i]) << shift; shift += 8; i += 1 }
+            h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+            h ^= h >> 29
+            h = h &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+            // Never 0 in the bits the table keeps: 0 marks an empty slot.
+            return h & ~RecentIDs.indexMask == 0 ? h | (1 << 63) : h
+        }
+        return mix(b)
     }
 }
 

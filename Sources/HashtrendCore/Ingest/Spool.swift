@@ -239,6 +239,15 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
+    /// Appends records in order, all or none of them, without fdatasync: they survive the death of the
+    /// process (the page cache keeps them) but not a power loss until `sync()`. For posts written while
+    /// spooling, synced in batches.
+    @discardableResult
+    public func appendUnsynced(batch: [(key: [UInt8], value: [UInt8])]) throws -> ClosedRange<UInt64>? {
+        guard !batch.isEmpty else { return nil }
+        return try lock.withLock { try appendLocked(batch) }
+    }
+
     /// Makes every record appended so far durable.
     public func sync() throws { try lock.withLock { try syncLocked() } }
 

@@ -12,6 +12,8 @@ public struct DeliveryReport: Sendable {
     public var error: KafkaError?
     public var key: [UInt8]?
     public var value: [UInt8]?
+    /// The caller's tag of a record produced with `produce(_:key:value:tag:)`.
+    public var tag: UInt64? = nil
 }
 
 /// Per-message state for `send(...) async`: the continuation rides in librdkafka's message opaque.
@@ -29,12 +31,15 @@ func hashtrendDeliveryReport(_ rk: OpaquePointer?, _ msg: UnsafePointer<rd_kafka
         ctx.delivered.add(1, ordering: .relaxed)
         if ctx.degraded.load(ordering: .relaxed) { ctx.degraded.store(false, ordering: .relaxed) }
     } else { ctx.failed.add(1, ordering: .relaxed) }
-    let waiter = m._private.map { Unmanaged<DeliveryWaiter>.fromOpaque($0).takeRetainedValue() }
+    // The opaque is a `DeliveryWaiter` (an object pointer: even) or a tag (odd: `tag << 1 | 1`).
+    let bits = UInt(bitPattern: m._private)
+    let tag: UInt64? = bits & 1 == 1 ? UInt64(bits >> 1) : nil
+    let waiter = bits != 0 && bits & 1 == 0 ? m._private.map { Unmanaged<DeliveryWaiter>.fromOpaque($0).takeRetainedValue() } : nil
     guard ctx.onDelivery != nil || waiter != nil else { return }
     var report = DeliveryReport(
         topic: m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "",
         partition: m.partition, offset: m.offset,
-        error: ok ? nil : KafkaError(m.err), key: nil, value: nil)
+        error: ok ? nil : KafkaError(m.err), key: nil, value: nil, tag: tag)
     if !ok {
         if let k = m.key { report.key = Array(UnsafeRawBufferPointer(start: k, count: m.key_len)) }
         if let v = m.payload { report.value = Array(UnsafeRawBufferPointer(start: v, count: m.len)) }
@@ -84,6 +89,36 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     deinit { close(timeout: .seconds(0)) }
+
+    private let topics = Mutex<[String: ProducerTopic]>([:])
+
+    /// A handle on `name` for the fast `produce(_:key:value:tag:)` (one per topic, kept until close).
+    public func topic(_ name: String) throws -> ProducerTopic {
+        try topics.withLock { t in
+            if let h = t[name] { return h }
+            guard let rkt = rd_kafka_topic_new(handle, name, nil) else {
+                throw KafkaError(rd_kafka_last_error(), message: "topic handle for \(name)")
+            }
+            let h = ProducerTopic(handle: rkt, name: name)
+            t[name] = h
+            return h
+        }
+    }
+
+    /// Enqueues one record, librdkafka copying key and value from the caller's memory (no Swift
+    /// allocation). `tag` (< 2^63) comes back in the `DeliveryReport`. Throws `_QUEUE_FULL` when
+    /// librdkafka's queue is full.
+    @inline(__always)
+    public func produce(_ topic: ProducerTopic, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, tag: UInt64?) throws(KafkaError) {
+        let opaque = tag.map { UnsafeMutableRawPointer(bitPattern: UInt($0) << 1 | 1) } ?? nil
+        let rc = rd_kafka_produce(topic.handle, -1 /* unassigned: the partitioner picks */, RD_KAFKA_MSG_F_COPY,
+                                  UnsafeMutableRawPointer(mutating: value.baseAddress), value.count,
+                                  key?.baseAddress, key?.count ?? 0, opaque)
+        if rc != 0 {
+            let err = rd_kafka_last_error()
+            throw KafkaError(err, message: "produce to \(topic.name): \(String(cString: rd_kafka_err2str(err)))")
+        }
+    }
 
     /// Enqueues one record. Throws `KafkaError` (`_QUEUE_FULL` when librdkafka's queue is full:
     /// the caller decides to wait or to spool).
@@ -154,6 +189,10 @@ public final class KafkaProducer: @unchecked Sendable {
         stopping.set()
         poller?.join()
         poller = nil
+        topics.withLock { t in
+            for h in t.values { rd_kafka_topic_destroy(h.handle) }
+            t.removeAll()
+        }
         rd_kafka_destroy(handle)
         context.release()
     }
@@ -162,4 +201,11 @@ public final class KafkaProducer: @unchecked Sendable {
     public func partitionCount(topic: String, timeout: HTDuration) throws -> Int? {
         try KafkaAdmin.partitionCount(handle: handle, topic: topic, timeout: timeout)
     }
+}
+
+/// A librdkafka topic handle owned by a `KafkaProducer` (valid until the producer is closed).
+public final class ProducerTopic: @unchecked Sendable {
+    let handle: OpaquePointer
+    public let name: String
+    init(handle: OpaquePointer, name: String) { self.handle = handle; self.name = name }
 }

@@ -1,5 +1,6 @@
-/// Appends JSON text to a byte buffer. Small and allocation-light: the canonical encoding runs once per
-/// ingested post.
+/// Appends JSON text to a byte buffer. Byte-level and allocation-light: the canonical encoding runs once
+/// per ingested post, so integers, timestamps and escapes are written straight into `bytes`, and the
+/// unescaped runs of a string are copied in bulk from its UTF-8 storage.
 public struct JSONWriter {
     public var bytes: [UInt8]
     /// Escape every non-ASCII scalar as `\uXXXX` (UTF-16, surrogate pairs for astral scalars) and `/` as
@@ -12,29 +13,84 @@ public struct JSONWriter {
         self.asciiOnly = asciiOnly
     }
 
+    /// Writes into `buffer` (kept, appended to): lets a caller reuse one allocation for many records.
+    public init(reusing buffer: [UInt8], asciiOnly: Bool = false) {
+        bytes = buffer
+        self.asciiOnly = asciiOnly
+    }
+
     @inline(__always) public mutating func raw(_ s: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    public mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
+    /// Disfavoured so that string literals take the `StaticString` overload (no String at run time).
+    @_disfavoredOverload
+    public mutating func raw(_ s: String) {
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0) }
+        if done == nil { bytes.append(contentsOf: s.utf8) }
+    }
 
-    public mutating func int(_ v: Int64) { raw(String(v)) }
-    public mutating func int(_ v: Int) { raw(String(v)) }
+    public mutating func raw(_ b: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: b) }
+
+    public mutating func int(_ v: Int64) {
+        // Digits are produced backwards into a small stack buffer, then appended once.
+        var magnitude = v.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { d in
+            var i = 20
+            repeat {
+                i -= 1
+                d[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude != 0
+            if v < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: d[i..<20]))
+        }
+    }
+
+    public mutating func int(_ v: Int) { int(Int64(v)) }
     public mutating func bool(_ v: Bool) { v ? raw("true") : raw("false") }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    /// `2026-11-25T13:25:52.123Z` without quotes: the same text as `EventTime.format(millis:)`, written
+    /// in place.
+    public mutating func timestamp(millis: Int64) {
+        var ms = millis
+        var days = Int(ms / 86_400_000)
+        ms %= 86_400_000
+        if ms < 0 { ms += 86_400_000; days -= 1 }
+        let (y, mo, d) = EventTime.civilFromDays(days)
+        guard (0...9999).contains(y) else { raw(EventTime.format(millis: millis)); return }
+        let sec = Int(ms / 1000), frac = Int(ms % 1000)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { o in
+            @inline(__always) func put(_ v: Int, _ at: Int, _ width: Int) {
+                var v = v
+                var i = at + width - 1
+                while i >= at { o[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10); v /= 10; i -= 1 }
+            }
+            put(y, 0, 4); o[4] = UInt8(ascii: "-"); put(mo, 5, 2); o[7] = UInt8(ascii: "-"); put(d, 8, 2)
+            o[10] = UInt8(ascii: "T")
+            put(sec / 3600, 11, 2); o[13] = UInt8(ascii: ":"); put(sec / 60 % 60, 14, 2)
+            o[16] = UInt8(ascii: ":"); put(sec % 60, 17, 2)
+            o[19] = UInt8(ascii: "."); put(frac, 20, 3); o[23] = UInt8(ascii: "Z")
+            bytes.append(contentsOf: UnsafeBufferPointer(o))
+        }
+    }
+
+    private static let hexDigits: StaticString = "0123456789abcdef"
 
     private mutating func u16Escape(_ u: UInt32) {
-        raw("\\u")
-        for shift in stride(from: 12, through: 0, by: -4) {
-            bytes.append(JSONWriter.hexDigits[Int((u >> UInt32(shift)) & 0xF)])
-        }
+        let hex = Self.hexDigits.utf8Start
+        bytes.append(UInt8(ascii: "\\"))
+        bytes.append(UInt8(ascii: "u"))
+        bytes.append(hex[Int((u >> 12) & 0xF)])
+        bytes.append(hex[Int((u >> 8) & 0xF)])
+        bytes.append(hex[Int((u >> 4) & 0xF)])
+        bytes.append(hex[Int(u & 0xF)])
     }
 
     /// A JSON string literal: `"` and `\` escaped, control characters as \n \r \t \b \f or \u00XX.
     public mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
         if asciiOnly {
+            bytes.append(UInt8(ascii: "\""))
             for u in s.unicodeScalars {
                 let v = u.value
                 if v >= 0x80 {
@@ -51,9 +107,31 @@ public struct JSONWriter {
                     byte(UInt8(v))
                 }
             }
-        } else {
-            for b in s.utf8 { byte(b) }
+            bytes.append(UInt8(ascii: "\""))
+            return
         }
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { string(utf8: $0) }
+        if done == nil {
+            var copy = s
+            copy.withUTF8 { string(utf8: $0) }
+        }
+    }
+
+    /// A JSON string literal from UTF-8 bytes (raw UTF-8 kept; `asciiOnly` does not apply).
+    public mutating func string(utf8 b: UnsafeBufferPointer<UInt8>) {
+        bytes.append(UInt8(ascii: "\""))
+        var runStart = 0
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c >= 0x20 && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\") { i += 1; continue }
+            if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<i])) }
+            byte(c)
+            i += 1
+            runStart = i
+        }
+        if n > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<n])) }
         bytes.append(UInt8(ascii: "\""))
     }
 
@@ -83,6 +161,81 @@ public struct JSONWriter {
         }
         bytes.append(UInt8(ascii: "]"))
     }
+
+    /// The canonical record of `post` (see `Post.canonicalJSON()`), appended.
+    public mutating func canonical(_ post: Post) {
+        raw("{\"v\":1,\"id\":")
+        string(post.id)
+        raw(",\"created_at\":\"")
+        timestamp(millis: post.createdAtMillis)
+        raw("\",\"text\":")
+        string(post.text)
+        raw(",\"lang\":")
+        optionalString(post.lang)
+        raw(",\"author_id\":")
+        optionalString(post.authorID)
+        raw(",\"source\":")
+        string(post.source)
+        raw(",\"is_repost\":")
+        bool(post.isRepost)
+        if let hashtags = post.hashtags {
+            raw(",\"hashtags\":")
+            stringArray(hashtags)
+        }
+        raw("}")
+    }
+}
+
+extension JSONWriter {
+    /// The canonical record of a post lent by `PostDecoder.decode(line:views:)`: the same bytes as
+    /// `canonical(view.post)`, written from the line's bytes without building the Post's Strings
+    /// (strings without escapes are copied as they are; the others unescaped into a scratch buffer).
+    public mutating func canonical(_ v: PostView) {
+        let s = v.scanner, r = v.refs
+        raw("{\"v\":1,\"id\":")
+        string(r.id, in: s)
+        raw(",\"created_at\":\"")
+        timestamp(millis: r.createdAtMillis)
+        raw("\",\"text\":")
+        string(r.text, in: s)
+        raw(",\"lang\":")
+        if let l = r.lang { string(l, in: s) } else { raw("null") }
+        raw(",\"author_id\":")
+        if let a = r.authorID { string(a, in: s) } else { raw("null") }
+        raw(",\"source\":")
+        if let src = r.source { string(src, in: s) } else { string(r.fixedSource) }
+        raw(",\"is_repost\":")
+        bool(r.isRepost)
+        if let span = r.tags {
+            raw(",\"hashtags\":[")
+            for i in 0..<span.count {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                string(v.tagRefs[span.start + i], in: s)
+            }
+            raw("]")
+        }
+        raw("}")
+    }
+
+    /// A JSON string literal for a string of the scanner's line (decoded value, re-escaped).
+    mutating func string(_ ref: JSONStringRef, in s: JSONScanner) {
+        let body = UnsafeBufferPointer(start: s.base + ref.start, count: ref.end - ref.start)
+        if !ref.hasEscapes { string(utf8: body); return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(body.count, 1)) { out in
+            let n = JSONScanner.unescape(body, into: out)
+            string(utf8: UnsafeBufferPointer(rebasing: out[0..<n]))
+        }
+    }
+}
+
+extension PostView {
+    /// Appends the canonical record (see `Post.canonicalJSON()`) to `buffer`.
+    public func appendCanonicalJSON(to buffer: inout [UInt8]) {
+        var w = JSONWriter(reusing: buffer)
+        buffer = []
+        w.canonical(self)
+        buffer = w.bytes
+    }
 }
 
 extension Post {
@@ -90,25 +243,15 @@ extension Post {
     /// `"v":1` first, `lang`/`author_id` as null when unknown, `hashtags` only when the source supplied them.
     public func canonicalJSON() -> [UInt8] {
         var w = JSONWriter(capacity: 160 + text.utf8.count)
-        w.raw("{\"v\":1,\"id\":")
-        w.string(id)
-        w.raw(",\"created_at\":\"")
-        w.raw(EventTime.format(millis: createdAtMillis))
-        w.raw("\",\"text\":")
-        w.string(text)
-        w.raw(",\"lang\":")
-        w.optionalString(lang)
-        w.raw(",\"author_id\":")
-        w.optionalString(authorID)
-        w.raw(",\"source\":")
-        w.string(source)
-        w.raw(",\"is_repost\":")
-        w.bool(isRepost)
-        if let hashtags {
-            w.raw(",\"hashtags\":")
-            w.stringArray(hashtags)
-        }
-        w.raw("}")
+        w.canonical(self)
         return w.bytes
+    }
+
+    /// Appends the canonical record to `buffer` (no allocation once the buffer has grown).
+    public func appendCanonicalJSON(to buffer: inout [UInt8]) {
+        var w = JSONWriter(reusing: buffer)
+        buffer = []  // `w` holds the only reference: appends stay in place
+        w.canonical(self)
+        buffer = w.bytes
     }
 }

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import HashtrendCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func batch(_ ids: Range<Int>) -> JournalBatch {
+    var b = JournalBatch(capacity: 1024)
+    for i in ids {
+        b.append(key: Array("post-\(i)".utf8), value: Array("{\"v\":1,\"id\":\"post-\(i)\",\"text\":\"\(String(repeating: "x", count: i % 37))\"}".utf8))
+    }
+    return b
+}
+
+private func journalFiles(_ dir: URL) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".jnl") }.sorted()
+}
+
+private func keys(_ recs: [(key: [UInt8], value: [UInt8])]) -> [String] { recs.map { String(decoding: $0.key, as: UTF8.self) } }
+
+@Suite("InflightJournal")
+struct InflightJournalTests {
+    @Test("a reopened journal (the writer killed) gives back every unresolved record, in order, values intact")
+    func unresolvedRecordsComeBack() throws {
+        let dir = TestSupport.tempDir("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let j = try InflightJournal(directory: dir.path)
+        var b1 = batch(0..<3), b2 = batch(3..<6), b3 = batch(6..<9)
+        let s1 = j.write(&b1), s2 = j.write(&b2), s3 = j.write(&b3)
+        #expect(s2 == s1 + 3 && s3 == s2 + 3)
+        #expect(j.pending == 9)
+        for s in [s1, s1 + 1, s1 + 2, s2 + 1, s3 + 1] { j.resolve(s) }   // 0,1,2 then 4 and 7 out of order
+        #expect(j.pending == 4 + 2)
+        j.checkpoint()
+        // No close(): the process "dies" here; the page cache keeps what write() returned.
+        let again = try InflightJournal(directory: dir.path)
+        // The watermark trims the resolved prefix; records resolved beyond a gap are sent again.
+        #expect(keys(again.recovered) == (3..<9).map { "post-\($0)" })
+        let original = batch(3..<9).arrays()
+        #expect(again.recovered.map(\.value) == original.map(\.value))
+        #expect(again.tornBytes == 0)
+    }
+
+    @Test("fully resolved files are deleted; a restart continues the sequence past a stale watermark")
+    func checkpointDeletesAndSeqsNeverRestart() throws {
+        let dir = TestSupport.tempDir("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let j = try InflightJournal(directory: dir.path, segmentBytes: 4096)
+        var last: UInt64 = 0
+        for k in 0..<40 {
+            var b = batch(k * 10..<(k * 10 + 10))
+            let first = j.write(&b)
+            last = first + 9
+        }
+        #expect(journalFiles(dir).count > 3, "small segments roll")
+        // Resolve everything except the last batch: all files but the active one go.
+        j.resolve(1..<(last - 9))
+        j.checkpoint()
+        #expect(journalFiles(dir).count == 1)
+        j.resolve((last - 9)..<(last + 1))
+        #expect(j.pending == 0)
+        j.checkpoint()
+        #expect(journalFiles(dir).isEmpty, "nothing pending: no file left")
+        j.close()
+
+        // A new run: its seqs start after the old watermark, so the watermark never hides a new record.
+        let j2 = try InflightJournal(directory: dir.path, segmentBytes: 4096)
+        #expect(j2.recovered.isEmpty)
+        var b = batch(1000..<1005)
+        let first = j2.write(&b)
+        #expect(first > last)
+        let j3 = try InflightJournal(directory: dir.path)
+        #expect(keys(j3.recovered) == (1000..<1005).map { "post-\($0)" })
+        j3.discardRecovered()
+        #expect(journalFiles(dir).isEmpty)
+    }
+
+    @Test("a frame torn at any byte (a kill inside write) is dropped whole; garbage after it too")
+    func tornFramesAreDropped() throws {
+        let dir = TestSupport.tempDir("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let j = try InflightJournal(directory: dir.path)
+        var b1 = batch(0..<4), b2 = batch(4..<8)
+        j.write(&b1)
+        let frame1 = b1.bytes.count
+        j.write(&b2)
+        j.close()
+        let file = dir.appendingPathComponent(journalFiles(dir)[0])
+        let whole = try Data(contentsOf: file)
+        #expect(whole.count == frame1 + b2.bytes.count)
+        for cut in stride(from: frame1, to: whole.count, by: 7) {
+            try whole.prefix(cut).write(to: file)
+            let r = try InflightJournal(directory: dir.path)
+            #expect(keys(r.recovered) == (0..<4).map { "post-\($0)" }, "cut at \(cut)")
+            #expect(r.tornBytes == Int64(cut - frame1))
+        }
+        // A flipped byte inside the second frame fails its checksum.
+        var flipped = whole
+        flipped[frame1 + 40] ^= 0x20
+        try flipped.write(to: file)
+        #expect(keys(try InflightJournal(directory: dir.path).recovered) == (0..<4).map { "post-\($0)" })
+        var garbage = whole
+        garbage.append(contentsOf: [UInt8](repeating: 0x5A, count: 100))
+        try garbage.write(to: file)
+        let g = try InflightJournal(directory: dir.path)
+        #expect(keys(g.recovered) == (0..<8).map { "post-\($0)" })
+        #expect(g.tornBytes == 100)
+    }
+
+    @Test("resolution in any order: the watermark is the contiguous prefix, across ring growth")
+    func resolvedSeqsAnyOrder() {
+        var r = ResolvedSeqs(first: 1)
+        var rng = SystemRandomNumberGenerator()
+        var opened: [UInt64] = []
+        for _ in 0..<20 {
+            let n = Int.random(in: 1...700, using: &rng)
+            let first = r.open(n)
+            opened += (first..<(first + UInt64(n)))
+        }
+        let total = opened.count
+        #expect(r.pending == total)
+        var order = opened.shuffled(using: &rng)
+        let held = order.removeFirst()   // one unresolved seq holds the watermark
+        for s in order { r.resolve(s) }
+        #expect(r.base == held)
+        #expect(r.pending == Int(r.end - held))
+        r.resolve(held)
+        #expect(r.base == r.end && r.pending == 0)
+        let again = r.resolve(held)
+        #expect(!again, "resolving twice changes nothing")
+    }
+}

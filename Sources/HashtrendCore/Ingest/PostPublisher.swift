@@ -99,7 +99,11 @@ public final class PostPublisher: @unchecked Sendable {
         let deadLetters = DeadLetterLedger()
         let drained = DrainTracker()
         self.drained = drained
-        producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "30000"]), logger: logger) { report in
+        // No delivery timeout (0 = none): a post already handed to librdkafka when the broker goes away
+        // waits there and goes out first when it is back, ahead of everything spooled meanwhile. A timeout
+        // would fail it into the spool behind newer posts, which reorders the partition and turns it late
+        // for trendd. A kill meanwhile is covered by the in-flight journal.
+        producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "0"]), logger: logger) { report in
             // A record drained from the spool: it stays there until acknowledged, so a failure is only
             // noted (the drain pauses and sends it again), never spooled a second time.
             if let tag = report.tag, tag & DrainTracker.tagBit != 0 {

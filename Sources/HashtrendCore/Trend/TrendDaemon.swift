@@ -118,6 +118,8 @@ public final class TrendProcessor: @unchecked Sendable {
         ctx.notifier.ready(status: "consuming \(inputTopic)")
         logger.info("trendd started", metadata: ["topic": "\(inputTopic)", "window": "\(windowConfig.size)", "slide": "\(windowConfig.advance)"])
 
+        // Kernel thread names for top -H, perf and bench/trendd_watch.py (this thread counts).
+        nameThisThread("trendd-count")
         feeder.start()
         var lastCommit = DispatchTime.now()
         var lastTick = DispatchTime.now()

@@ -105,6 +105,14 @@ final class TrendFeedQueue: @unchecked Sendable {
     }
 }
 
+/// Sets the calling thread's kernel name (at most 15 bytes); Glibc's pthread_setname_np is not
+/// visible to Swift, /proc/thread-self/comm is.
+func nameThisThread(_ name: String) {
+    guard let fd = fopen("/proc/thread-self/comm", "w") else { return }
+    fputs(name, fd)
+    fclose(fd)
+}
+
 /// trendd's feed thread: polls the consumer, decodes each record straight from librdkafka's buffer,
 /// computes the hashtag keys, and hands batches to the counting thread. Rebalance callbacks run here
 /// (inside `poll`); they first hand over what was polled before them, then wait for the counting
@@ -140,6 +148,8 @@ final class TrendFeeder: @unchecked Sendable {
     func start() {
         running.store(true, ordering: .relaxed)
         thread = BlockingThread(name: "trendd-feed") { [self] in
+            // The kernel's name too, so top -H, perf and bench/trendd_watch.py tell the threads apart.
+            nameThisThread("trendd-feed")
             feedThread.store(UInt(pthread_self()), ordering: .releasing)
             run()
             running.store(false, ordering: .releasing)

@@ -44,54 +44,75 @@ struct BenchHotpathCommand: ParsableCommand {
 
     @OptionGroup var windows: WindowOptions
 
-    @Option(help: "Stages to time, in order: decode, extract, count (repeatable; default all three).")
+    @Option(help: """
+        Stages to time, in order: decode, extract, count (the hot path: borrowed post views, no Strings; \
+        default all three), or post-decode, post-count (Post values and WindowInput, as trendd and `trends` feed \
+        the engine). Repeatable.
+        """)
     var stage: [String] = []
 
     @Argument(help: "Input file of posts (JSON lines).")
     var file: String
 
+    static let stages = ["decode", "extract", "count", "post-decode", "post-count"]
+
     func run() throws {
         let stages = stage.isEmpty ? ["decode", "extract", "count"] : stage
-        for s in stages where !["decode", "extract", "count"].contains(s) {
-            throw ValidationError("--stage must be decode, extract or count, not \(s)")
+        for s in stages where !Self.stages.contains(s) {
+            throw ValidationError("--stage must be one of \(Self.stages.joined(separator: ", ")), not \(s)")
         }
         let config = try windows.config()
         for s in stages {
             // Each stage reads the file again (from the page cache) with a fresh decoder and engine.
-            let engine = s == "count" ? try WindowEngine(config: config) : nil
+            let engine = s.hasSuffix("count") ? try WindowEngine(config: config) : nil
             let clock = BenchClock()
             let reader = try LineReader(path: file)
             var decoder = PostDecoder(defaultSource: "replay")
             var posts: [Post] = []
             var n = 0, bad = 0, postCount = 0, tags = 0, windowsFinal = 0
             var checksum: Int64 = 0
-            while try reader.nextLine({ line -> Bool in
-                n += 1
-                posts.removeAll(keepingCapacity: true)
-                do throws(PostDecodeError) { try decoder.decode(line: line, into: &posts) } catch { bad += 1 }
-                return true
-            }) != nil {
-                postCount += posts.count
-                switch s {
-                case "decode":
-                    for p in posts { checksum &+= p.createdAtMillis }
-                case "extract":
-                    for p in posts { tags += PostTags.tags(of: p).count }
-                default:
-                    for p in posts {
-                        for w in engine!.process(WindowInput(post: p, partition: 0, offset: Int64(n))) where w.final {
-                            windowsFinal += 1
-                            checksum &+= w.top.first?.count ?? 0
-                        }
-                    }
-                }
-            }
-            if let engine {
-                for w in engine.flush() where w.final {
+            func collect(_ windows: [TrendWindow]) {
+                for w in windows where w.final {
                     windowsFinal += 1
                     checksum &+= w.top.first?.count ?? 0
                 }
             }
+            while try reader.nextLine({ line -> Bool in
+                n += 1
+                do throws(PostDecodeError) {
+                    switch s {
+                    case "decode":
+                        postCount += try decoder.decode(line: line) { checksum &+= $0.createdAtMillis }
+                    case "extract":
+                        postCount += try decoder.decode(line: line) { post in
+                            post.forEachHashtag { tag in
+                                HashtagKey.withKey(utf8: tag) { key in
+                                    tags += 1
+                                    checksum &+= Int64(key.count)
+                                }
+                            }
+                        }
+                    case "count":
+                        postCount += try decoder.decode(line: line) { post in
+                            collect(engine!.process(post, partition: 0, offset: Int64(n)))
+                        }
+                    case "post-decode":
+                        posts.removeAll(keepingCapacity: true)
+                        try decoder.decode(line: line, into: &posts)
+                        postCount += posts.count
+                        for p in posts { checksum &+= p.createdAtMillis }
+                    default:
+                        posts.removeAll(keepingCapacity: true)
+                        try decoder.decode(line: line, into: &posts)
+                        postCount += posts.count
+                        for p in posts { collect(engine!.process(WindowInput(post: p, partition: 0, offset: Int64(n)))) }
+                    }
+                } catch {
+                    bad += 1
+                }
+                return true
+            }) != nil {}
+            if let engine { collect(engine.flush()) }
             let cpu = clock.cpu, wall = clock.wall
             let bytes = Double(reader.bytesRead)
             benchLine([("stage", s), ("lines", n), ("bad", bad), ("posts", postCount), ("tags", tags),

@@ -502,45 +502,51 @@ public struct JSONScanner {
     // MARK: UTF-8
 
     /// Offset of the first byte that is not part of well-formed UTF-8 (no overlongs, no surrogates, nothing
-    /// above U+10FFFF), or nil when all of it is well formed. ASCII runs go 8 bytes at a time.
+    /// above U+10FFFF), or nil when all of it is well formed. ASCII goes 8 bytes at a time, and the ASCII
+    /// bytes of a word that also holds non-ASCII ones are skipped at once (texts mix the two closely).
     public static func firstInvalidUTF8(in b: UnsafeBufferPointer<UInt8>) -> Int? {
         guard let p = b.baseAddress else { return nil }
         let n = b.count
         let highs: UInt64 = 0x8080_8080_8080_8080
         var i = 0
+        while i &+ 16 <= n {
+            let w0 = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+            let w1 = UnsafeRawPointer(p + i + 8).loadUnaligned(as: UInt64.self)
+            if (w0 | w1) & highs != 0 { break }
+            i &+= 16
+        }
         while i < n {
-            while i &+ 16 <= n {
-                let w0 = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-                let w1 = UnsafeRawPointer(p + i + 8).loadUnaligned(as: UInt64.self)
-                if (w0 | w1) & highs != 0 { break }
-                i &+= 16
-            }
-            while i &+ 8 <= n {
-                if UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self) & highs != 0 { break }
-                i &+= 8
-            }
-            // Byte by byte until the next ASCII run (Unicode Table 3-7, well-formed sequences).
-            while i < n {
-                let c = p[i]
-                if c < 0x80 {
-                    i &+= 1
-                    break // back to the word-at-a-time loop
-                } else if c < 0xE0 {
-                    guard c >= 0xC2, i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return i }
-                    i &+= 2
-                } else if c < 0xF0 {
-                    guard i + 2 < n else { return i }
-                    let c1 = p[i + 1]
-                    guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80,
-                          c != 0xE0 || c1 >= 0xA0, c != 0xED || c1 <= 0x9F else { return i }
-                    i &+= 3
+            var c = p[i]
+            if c < 0x80 {
+                if i &+ 8 <= n {
+                    let m = UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) & highs
+                    if m == 0 {
+                        i &+= 8
+                        continue
+                    }
+                    i &+= m.trailingZeroBitCount >> 3
+                    c = p[i]
                 } else {
-                    guard c <= 0xF4, i + 3 < n else { return i }
-                    let c1 = p[i + 1]
-                    guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80, p[i + 3] & 0xC0 == 0x80,
-                          c != 0xF0 || c1 >= 0x90, c != 0xF4 || c1 <= 0x8F else { return i }
-                    i &+= 4
+                    i &+= 1
+                    continue
                 }
+            }
+            // A multi-byte sequence (Unicode Table 3-7, well-formed sequences).
+            if c < 0xE0 {
+                guard c >= 0xC2, i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return i }
+                i &+= 2
+            } else if c < 0xF0 {
+                guard i + 2 < n else { return i }
+                let c1 = p[i + 1]
+                guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80,
+                      c != 0xE0 || c1 >= 0xA0, c != 0xED || c1 <= 0x9F else { return i }
+                i &+= 3
+            } else {
+                guard c <= 0xF4, i + 3 < n else { return i }
+                let c1 = p[i + 1]
+                guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80, p[i + 3] & 0xC0 == 0x80,
+                      c != 0xF0 || c1 >= 0x90, c != 0xF4 || c1 <= 0x8F else { return i }
+                i &+= 4
             }
         }
         return nil

@@ -77,6 +77,7 @@ public struct PostDecoder: Sendable {
     public private(set) var lastShape: PostShape?
 
     private var tagRefs: [JSONStringRef] = []
+    private var refs: [PostRefs] = []
     private var dataItems: [Fields] = []
     private var included: [Fields] = []
     private var retweeted = Fields()
@@ -92,6 +93,28 @@ public struct PostDecoder: Sendable {
     /// Appends the posts of one line (zero for a blank line, which X sends as keep-alive; one for most
     /// shapes; many for a v2 page). A line either yields all its posts or throws, never a part.
     public mutating func decode(line: UnsafeBufferPointer<UInt8>, into posts: inout [Post]) throws(PostDecodeError) {
+        try decodeRefs(line: line) { s, refs, tags in
+            for r in refs { posts.append(PostView(scanner: s, refs: r, tagRefs: tags).post) }
+        }
+    }
+
+    /// The hot-path form of `decode(line:into:)`: the same shapes, rules and errors, but each post is
+    /// lent to `body` as a `PostView` over the line's bytes instead of being built as a `Post` (no
+    /// Strings for fields the caller does not ask for). The views are valid only during the call;
+    /// `body` runs only once the whole line decoded without error (all or nothing, as above).
+    /// Returns the number of posts.
+    @discardableResult
+    public mutating func decode(line: UnsafeBufferPointer<UInt8>, views body: (PostView) -> Void) throws(PostDecodeError) -> Int {
+        var n = 0
+        try decodeRefs(line: line) { s, refs, tags in
+            n = refs.count
+            for r in refs { body(PostView(scanner: s, refs: r, tagRefs: tags)) }
+        }
+        return n
+    }
+
+    private mutating func decodeRefs(line: UnsafeBufferPointer<UInt8>,
+                                     _ body: (JSONScanner, [PostRefs], UnsafeBufferPointer<JSONStringRef>) -> Void) throws(PostDecodeError) {
         // Offsets are 32-bit inside the scanner, hence the hard 2 GiB ceiling.
         if line.count > min(maxLineBytes, Int(Int32.max)) { throw .tooLarge(line.count) }
         var line = line
@@ -118,7 +141,13 @@ public struct PostDecoder: Sendable {
             throw .malformedJSON(error.description)
         }
         guard isObject else { throw .unknownShape("top level is not an object") }
-        try build(s, f, into: &posts)
+        // The buffer is kept between lines; moved out while `build` (mutating) fills it.
+        var found: [PostRefs] = []
+        swap(&found, &refs)
+        found.removeAll(keepingCapacity: true)
+        defer { refs = found }
+        try build(s, f, into: &found)
+        tagRefs.withUnsafeBufferPointer { body(s, found, $0) }
     }
 
     public mutating func decode(line: [UInt8], into posts: inout [Post]) throws(PostDecodeError) {
@@ -149,7 +178,28 @@ public struct PostDecoder: Sendable {
 
     // MARK: - Field collection (one pass; every shape's keys are recorded where they are met)
 
-    struct TagSpan { var start: Int; var count: Int }
+    /// Fields are copied per post (data items, included tweets): kept small with 32-bit offsets.
+    struct TagSpan {
+        var start32: Int32
+        var count32: Int32
+        init(start: Int, count: Int) {
+            start32 = Int32(truncatingIfNeeded: start)
+            count32 = Int32(truncatingIfNeeded: count)
+        }
+        var start: Int { Int(start32) }
+        var count: Int { Int(count32) }
+    }
+
+    /// A number's text (ids given as numbers), as offsets like a string ref.
+    struct NumberSpan {
+        var start32: Int32
+        var end32: Int32
+        init(_ r: Range<Int>) {
+            start32 = Int32(truncatingIfNeeded: r.lowerBound)
+            end32 = Int32(truncatingIfNeeded: r.upperBound)
+        }
+        var range: Range<Int> { Int(start32)..<Int(end32) }
+    }
 
     enum DataKind { case none, null, object, array }
 
@@ -157,7 +207,7 @@ public struct PostDecoder: Sendable {
         var vSeen = false
         var v: Int64?
         var id: JSONStringRef?
-        var idNumber: Range<Int>?
+        var idNumber: NumberSpan?
         var idStr: JSONStringRef?
         var createdAt: JSONStringRef?
         var timestampMs: JSONStringRef?
@@ -174,7 +224,7 @@ public struct PostDecoder: Sendable {
         var extText: JSONStringRef? // v1.1 `extended_tweet`
         var extTags: TagSpan?
         var userID: JSONStringRef?
-        var userIDNumber: Range<Int>?
+        var userIDNumber: NumberSpan?
         var retweetOf: JSONStringRef? // v2 referenced_tweets type=retweeted
         var hasRetweetedStatus = false
         var data = DataKind.none
@@ -288,7 +338,7 @@ public struct PostDecoder: Sendable {
             case .id:
                 switch try s.peekKind() {
                 case .string: f.id = try s.readString()
-                case .number: f.idNumber = try s.readNumber()
+                case .number: f.idNumber = NumberSpan(try s.readNumber())
                 case .null: try s.skipValue()
                 default: f.bad = f.bad ?? "id"; try s.skipValue()
                 }
@@ -333,18 +383,14 @@ public struct PostDecoder: Sendable {
                 switch try s.peekKind() {
                 case .object:
                     f.data = .object
-                    var item = Fields()
-                    try parseObject(&s, &item, top: false)
-                    dataItems.append(item)
+                    try parseDataItem(&s)
                 case .array:
                     f.data = .array
                     try s.enterArray()
                     var firstElement = true
                     while try s.nextElement(&firstElement) {
                         if try s.peekKind() == .object {
-                            var item = Fields()
-                            try parseObject(&s, &item, top: false)
-                            dataItems.append(item)
+                            try parseDataItem(&s)
                         } else {
                             f.bad = f.bad ?? "data[]"
                             try s.skipValue()
@@ -369,6 +415,15 @@ public struct PostDecoder: Sendable {
                 try s.skipValue()
             }
         }
+    }
+
+    /// One `data` object, parsed in place at the end of dataItems (no copy of Fields per post).
+    private mutating func parseDataItem(_ s: inout JSONScanner) throws(JSONScanError) {
+        var items: [Fields] = []
+        swap(&items, &dataItems)
+        defer { swap(&items, &dataItems) }
+        items.append(Fields())
+        try parseObject(&s, &items[items.count - 1], top: false)
     }
 
     /// `["a","b"]` into tagRefs; nil for null.
@@ -457,7 +512,7 @@ public struct PostDecoder: Sendable {
             if s.equals(k, "id_str") {
                 f.userID = try stringField(&s, &f, "user.id_str")
             } else if s.equals(k, "id"), try s.peekKind() == .number {
-                f.userIDNumber = try s.readNumber()
+                f.userIDNumber = NumberSpan(try s.readNumber())
             } else {
                 try s.skipValue()
             }
@@ -499,9 +554,12 @@ public struct PostDecoder: Sendable {
             var firstElement = true
             while try s.nextElement(&firstElement) {
                 if try s.peekKind() == .object {
-                    var item = Fields()
-                    try parseObject(&s, &item, top: false)
-                    included.append(item)
+                    // Parsed in place (Fields is a few hundred bytes; no copy per item).
+                    var items: [Fields] = []
+                    swap(&items, &included)
+                    defer { swap(&items, &included) }
+                    items.append(Fields())
+                    try parseObject(&s, &items[items.count - 1], top: false)
                 } else {
                     try s.skipValue()
                 }
@@ -511,7 +569,7 @@ public struct PostDecoder: Sendable {
 
     // MARK: - Building posts
 
-    private mutating func build(_ s: JSONScanner, _ f: Fields, into posts: inout [Post]) throws(PostDecodeError) {
+    private mutating func build(_ s: JSONScanner, _ f: Fields, into posts: inout [PostRefs]) throws(PostDecodeError) {
         if let bad = f.bad { throw .invalidField((f.badInRetweet ? "retweeted_status." : "") + bad.description) }
         if f.data != .none {
             // X API v2: a stream line (data object) or a response page (data array).
@@ -524,7 +582,7 @@ public struct PostDecoder: Sendable {
             for i in dataItems.indices {
                 do throws(PostDecodeError) {
                     if let bad = dataItems[i].bad { throw .invalidField("data." + bad.description) }
-                    posts.append(try buildV2(s, dataItems[i]))
+                    posts.append(try PostDecoder.buildV2(s, dataItems[i], included))
                 } catch {
                     posts.removeSubrange(before...)
                     throw error
@@ -536,12 +594,12 @@ public struct PostDecoder: Sendable {
         if f.vSeen {
             let v = f.v ?? -1
             guard v == 1 else { throw .unsupportedVersion(v) }
-            posts.append(try buildCanonical(s, f))
+            posts.append(try PostDecoder.buildCanonical(s, f, defaultSource))
             lastShape = .canonical
             return
         }
         if f.idStr != nil || f.userID != nil || f.userIDNumber != nil || f.idNumber != nil || f.hasRetweetedStatus {
-            posts.append(try buildV1(s, f))
+            posts.append(try PostDecoder.buildV1(s, f, retweeted))
             lastShape = .x1
             return
         }
@@ -550,22 +608,30 @@ public struct PostDecoder: Sendable {
         }
         if f.id != nil || f.createdAt != nil || f.text != nil {
             // A canonical post without `v` (hand-written replay files): same rules, same errors.
-            posts.append(try buildCanonical(s, f))
+            posts.append(try PostDecoder.buildCanonical(s, f, defaultSource))
             lastShape = .canonical
             return
         }
         throw .unknownShape(f.hasIncludes ? "includes without data" : "no post fields (id, created_at, text, data)")
     }
 
-    private func tags(_ s: JSONScanner, _ span: TagSpan?) -> [String]? {
-        guard let span else { return nil }
-        var out: [String] = []
-        out.reserveCapacity(span.count)
-        for i in span.start..<(span.start + span.count) { out.append(s.string(tagRefs[i])) }
-        return out
+    /// A post as positions in the line (what `materialize` turns into a `Post`, and `PostView` lends).
+    struct PostRefs {
+        var id: JSONStringRef
+        var createdAtMillis: Int64
+        var text: JSONStringRef
+        var tags: TagSpan?
+        var lang: JSONStringRef?
+        var authorID: JSONStringRef?
+        /// The source field of a canonical post; nil: `fixedSource`.
+        var source: JSONStringRef?
+        var fixedSource: String
+        var isRepost: Bool
     }
 
-    private func rfc3339(_ s: JSONScanner, _ r: JSONStringRef) throws(PostDecodeError) -> Int64 {
+    // The builders are static: called on `self` from the mutating `build`, they made a copy of the
+    // whole decoder per line.
+    private static func rfc3339(_ s: JSONScanner, _ r: JSONStringRef) throws(PostDecodeError) -> Int64 {
         let parsed: Int64?
         if r.hasEscapes {
             parsed = EventTime.parse(s.string(r))
@@ -600,17 +666,16 @@ public struct PostDecoder: Sendable {
         return d <= days
     }
 
-    private func buildCanonical(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> Post {
+    private static func buildCanonical(_ s: JSONScanner, _ f: Fields, _ defaultSource: String) throws(PostDecodeError) -> PostRefs {
         guard let id = f.id else { throw f.idNumber != nil ? .invalidField("id") : .missingField("id") }
         guard let created = f.createdAt else { throw .missingField("created_at") }
         guard let text = f.text else { throw .missingField("text") }
-        return Post(id: s.string(id), createdAtMillis: try rfc3339(s, created), text: s.string(text),
-                    lang: f.lang.map { s.string($0) }, authorID: f.authorID.map { s.string($0) },
-                    source: f.source.map { s.string($0) } ?? defaultSource,
-                    isRepost: f.isRepost ?? false, hashtags: tags(s, f.hashtags))
+        return PostRefs(id: id, createdAtMillis: try rfc3339(s, created), text: text, tags: f.hashtags,
+                        lang: f.lang, authorID: f.authorID, source: f.source, fixedSource: defaultSource,
+                        isRepost: f.isRepost ?? false)
     }
 
-    private func buildV2(_ s: JSONScanner, _ d: Fields) throws(PostDecodeError) -> Post {
+    private static func buildV2(_ s: JSONScanner, _ d: Fields, _ included: [Fields]) throws(PostDecodeError) -> PostRefs {
         guard let id = d.id else { throw d.idNumber != nil ? .invalidField("data.id") : .missingField("data.id") }
         guard let created = d.createdAt else { throw .missingField("data.created_at") }
         guard var text = d.noteText ?? d.text else { throw .missingField("data.text") }
@@ -619,28 +684,28 @@ public struct PostDecoder: Sendable {
         if let orig = d.retweetOf {
             isRepost = true
             // v2 truncates a retweet's text ("RT @x: ..."); the original, when expanded, has it whole.
-            if let o = included.first(where: { $0.id.map { s.equals($0, orig) } ?? false }),
-               let full = o.noteText ?? o.text {
+            if let i = included.firstIndex(where: { $0.id.map { s.equals($0, orig) } ?? false }),
+               let full = included[i].noteText ?? included[i].text {
                 text = full
-                tagSpan = o.noteText != nil ? o.noteTags : o.entityTags
+                tagSpan = included[i].noteText != nil ? included[i].noteTags : included[i].entityTags
             }
         }
-        return Post(id: s.string(id), createdAtMillis: try rfc3339(s, created), text: s.string(text),
-                    lang: d.lang.map { s.string($0) }, authorID: d.authorID.map { s.string($0) },
-                    source: "x2", isRepost: isRepost, hashtags: tags(s, tagSpan))
+        return PostRefs(id: id, createdAtMillis: try rfc3339(s, created), text: text, tags: tagSpan,
+                        lang: d.lang, authorID: d.authorID, source: nil, fixedSource: "x2", isRepost: isRepost)
     }
 
-    private func digits(_ s: JSONScanner, _ r: Range<Int>) -> String? {
+    /// A number made only of digits, as a string ref over them (ids and user ids of v1.1).
+    private static func digits(_ s: JSONScanner, _ r: Range<Int>) -> JSONStringRef? {
         let b = UnsafeBufferPointer(rebasing: s.bytes[r])
         guard !b.isEmpty, b.allSatisfy({ ($0 &- 48) <= 9 }) else { return nil }
-        return String(decoding: b, as: UTF8.self)
+        return JSONStringRef(start: r.lowerBound, end: r.upperBound, hasEscapes: false)
     }
 
-    private func buildV1(_ s: JSONScanner, _ f: Fields) throws(PostDecodeError) -> Post {
-        let id: String
+    private static func buildV1(_ s: JSONScanner, _ f: Fields, _ retweeted: Fields) throws(PostDecodeError) -> PostRefs {
+        let id: JSONStringRef
         if let r = f.idStr {
-            id = s.string(r)
-        } else if let r = f.idNumber {
+            id = r
+        } else if let r = f.idNumber?.range {
             guard let d = digits(s, r) else { throw .invalidField("id") }
             id = d
         } else {
@@ -674,10 +739,74 @@ public struct PostDecoder: Sendable {
         } else {
             throw .missingField("text")
         }
-        let author: String?
-        if let u = f.userID { author = s.string(u) } else { author = f.userIDNumber.flatMap { digits(s, $0) } }
-        return Post(id: id, createdAtMillis: created, text: s.string(text), lang: f.lang.map { s.string($0) },
-                    authorID: author, source: "x1", isRepost: f.hasRetweetedStatus, hashtags: tags(s, tagSpan))
+        let author = f.userID ?? f.userIDNumber.flatMap { digits(s, $0.range) }
+        return PostRefs(id: id, createdAtMillis: created, text: text, tags: tagSpan, lang: f.lang, authorID: author,
+                        source: nil, fixedSource: "x1", isRepost: f.hasRetweetedStatus)
     }
 }
 
+
+/// One decoded post lent by `PostDecoder.decode(line:views:)`: positions in the line's bytes, turned
+/// into Strings only on request. Valid only inside the callback that received it.
+public struct PostView {
+    let scanner: JSONScanner
+    let refs: PostDecoder.PostRefs
+    let tagRefs: UnsafeBufferPointer<JSONStringRef>
+
+    init(scanner: JSONScanner, refs: PostDecoder.PostRefs, tagRefs: UnsafeBufferPointer<JSONStringRef>) {
+        self.scanner = scanner
+        self.refs = refs
+        self.tagRefs = tagRefs
+    }
+
+    /// Event time: milliseconds since the Unix epoch, UTC.
+    public var createdAtMillis: Int64 { refs.createdAtMillis }
+
+    /// Whether the source supplied the hashtags (then they are counted, not the text's).
+    public var hasSourceHashtags: Bool { refs.tags != nil }
+
+    /// Calls `body` with the UTF-8 bytes of the post id.
+    public func withID<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withString(refs.id, body)
+    }
+
+    /// Calls `body` with the UTF-8 bytes of the full text (unescaped).
+    public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withString(refs.text, body)
+    }
+
+    /// The hashtags the post counts (DESIGN.md: the source's when supplied, else twitter-text
+    /// extraction from the text), each as written, without `#`, in order: what `PostTags.tags(of:)`
+    /// gives as `display`, without allocating.
+    public func forEachHashtag(_ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        if let span = refs.tags {
+            for i in span.start..<(span.start + span.count) { withString(tagRefs[i], body) }
+        } else {
+            withString(refs.text) { HashtagExtractor.forEachHashtag(utf8: $0, body) }
+        }
+    }
+
+    /// The whole post, as `decode(line:into:)` would have built it.
+    public var post: Post {
+        let s = scanner
+        let r = refs
+        var tags: [String]? = nil
+        if let span = r.tags {
+            tags = (span.start..<(span.start + span.count)).map { s.string(tagRefs[$0]) }
+        }
+        return Post(id: s.string(r.id), createdAtMillis: r.createdAtMillis, text: s.string(r.text),
+                    lang: r.lang.map { s.string($0) }, authorID: r.authorID.map { s.string($0) },
+                    source: r.source.map { s.string($0) } ?? r.fixedSource, isRepost: r.isRepost, hashtags: tags)
+    }
+
+    @inline(__always)
+    private func withString<R>(_ ref: JSONStringRef, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let raw = UnsafeBufferPointer(start: scanner.base + ref.start, count: ref.end - ref.start)
+        if !ref.hasEscapes { return body(raw) }
+        // The unescaped form is never longer than the escaped one.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(raw.count, 1)) { out in
+            let n = JSONScanner.unescape(raw, into: out)
+            return body(UnsafeBufferPointer(rebasing: out[0..<n]))
+        }
+    }
+}

@@ -34,3 +34,14 @@ extension WindowInput {
                   tags: PostTags.tags(of: post))
     }
 }
+
+extension WindowEngine {
+    /// Feeds one post lent by `PostDecoder.decode(line:views:)`: the same as
+    /// `process(WindowInput(post: view.post, ...))`, without building the post.
+    public func process(_ post: PostView, partition: Int32, offset: Int64) -> [TrendWindow] {
+        post.withID { id in
+            process(partition: partition, offset: offset, postID: id, eventTimeMillis: post.createdAtMillis,
+                    tags: post.forEachHashtag)
+        }
+    }
+}

@@ -28,112 +28,76 @@ func bytesLess(_ a: String, _ b: String) -> Bool {
     a.utf8.lexicographicallyPrecedes(b.utf8)
 }
 
-/// How often each spelling of one tag was seen. Almost every tag has one spelling, kept inline.
-struct Spellings {
+/// How often each spelling of one tag was seen (spellings as interned ids in the engine). Almost every
+/// tag has one spelling, kept inline.
+struct SpellingCounts<S: Equatable> {
     struct Extra {
-        var spelling: String
+        var spelling: S
         var count: Int64
     }
 
-    var first: String = ""
-    var firstCount: Int64 = 0
+    var first: S
+    var firstCount: Int64
     var more: [Extra]? = nil
 
-    init() {}
-
-    init(_ s: String, _ c: Int64) {
+    init(_ s: S, _ c: Int64) {
         first = s
         firstCount = c
     }
 
-    mutating func add(_ s: String, _ c: Int64) {
+    @inline(__always)
+    mutating func add(_ s: S, _ c: Int64) {
+        if first == s {
+            firstCount += c
+            return
+        }
+        addSlow(s, c)
+    }
+
+    private mutating func addSlow(_ s: S, _ c: Int64) {
         if firstCount == 0 {
             first = s
             firstCount = c
-            return
-        }
-        if sameBytes(first, s) {
-            firstCount += c
             return
         }
         if more == nil {
             more = [Extra(spelling: s, count: c)]
             return
         }
-        for i in more!.indices where sameBytes(more![i].spelling, s) {
+        for i in more!.indices where more![i].spelling == s {
             more![i].count += c
             return
         }
         more!.append(Extra(spelling: s, count: c))
     }
 
-    mutating func add(_ other: Spellings) {
-        if other.firstCount > 0 { add(other.first, other.firstCount) }
-        if let m = other.more { for e in m { add(e.spelling, e.count) } }
+    /// Every spelling held, counted or not.
+    func forEachHeld(_ body: (S) -> Void) {
+        body(first)
+        if let m = more { for e in m { body(e.spelling) } }
     }
 
-    mutating func remove(_ s: String, _ c: Int64) {
-        if firstCount > 0 && sameBytes(first, s) {
-            firstCount -= c
-            if firstCount <= 0 {
-                if let m = more, !m.isEmpty {
-                    first = m[0].spelling
-                    firstCount = m[0].count
-                    more = m.count > 1 ? Array(m.dropFirst()) : nil
-                } else {
-                    first = ""
-                    firstCount = 0
-                }
-            }
-            return
-        }
-        guard let m = more, let i = m.firstIndex(where: { sameBytes($0.spelling, s) }) else { return }
-        more![i].count -= c
-        if more![i].count <= 0 {
-            more!.remove(at: i)
-            if more!.isEmpty { more = nil }
-        }
+    func forEach(_ body: (S, Int64) -> Void) {
+        if firstCount > 0 { body(first, firstCount) }
+        if let m = more { for e in m where e.count > 0 { body(e.spelling, e.count) } }
     }
-
-    mutating func remove(_ other: Spellings) {
-        if other.firstCount > 0 { remove(other.first, other.firstCount) }
-        if let m = other.more { for e in m { remove(e.spelling, e.count) } }
-    }
-
-    /// Most seen; ties go to the smallest UTF-8 byte sequence.
-    var best: String {
-        var b = first
-        var bc = firstCount
-        if let m = more {
-            for e in m where e.count > bc || (e.count == bc && bytesLess(e.spelling, b)) {
-                b = e.spelling
-                bc = e.count
-            }
-        }
-        return b
-    }
-}
-
-struct TagCell {
-    var count: Int64
-    var spellings: Spellings
 }
 
 /// Space-Saving (Metwally, Agrawal, El Abbadi 2005) with at most `capacity` counters. A new key
 /// replaces the counter with the smallest count c and starts at c + 1, so a kept count overestimates
 /// the true one by at most its `error` <= N / capacity (N = increments seen). The minimum is found
 /// with a binary min-heap; `position` maps a key to its heap slot.
-struct SpaceSaving {
+struct SpaceSavingSummary<Key: Hashable> {
     struct Counter {
-        var key: String
+        var key: Key
         var count: Int64
         var error: Int64
-        var spellings: Spellings
+        var spellings: SpellingCounts<Key>
     }
 
     let capacity: Int
     private(set) var heap: [Counter] = []
-    private var position: [String: Int] = [:]
+    private var position: [Key: Int] = [:]
     /// Increments seen (N in the bound).
     private(set) var total: Int64 = 0
 
@@ -143,7 +107,7 @@ struct SpaceSaving {
 
     var minCount: Int64 { heap.count < capacity ? 0 : heap[0].count }
 
-    mutating func add(key: String, display: String) {
+    mutating func add(key: Key, display: Key) {
         total += 1
         if let i = position[key] {
             heap[i].count += 1
@@ -152,21 +116,26 @@ struct SpaceSaving {
             return
         }
         if heap.count < capacity {
-            heap.append(Counter(key: key, count: 1, error: 0, spellings: Spellings(display, 1)))
+            heap.append(Counter(key: key, count: 1, error: 0, spellings: SpellingCounts(display, 1)))
             position[key] = heap.count - 1
             siftUp(heap.count - 1)
             return
         }
         let evicted = heap[0]
         position.removeValue(forKey: evicted.key)
-        heap[0] = Counter(key: key, count: evicted.count + 1, error: evicted.count, spellings: Spellings(display, 1))
+        heap[0] = Counter(key: key, count: evicted.count + 1, error: evicted.count, spellings: SpellingCounts(display, 1))
         position[key] = 0
         siftDown(0)
     }
 
-    func count(of key: String) -> Int64 {
+    func count(of key: Key) -> Int64 {
         guard let i = position[key] else { return 0 }
         return heap[i].count
+    }
+
+    func counter(of key: Key) -> Counter? {
+        guard let i = position[key] else { return nil }
+        return heap[i]
     }
 
     private mutating func swapAt(_ i: Int, _ j: Int) {
@@ -200,3 +169,6 @@ struct SpaceSaving {
         }
     }
 }
+
+/// String-keyed summary (tests use it directly).
+typealias SpaceSaving = SpaceSavingSummary<String>

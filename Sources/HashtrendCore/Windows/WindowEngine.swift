@@ -43,6 +43,10 @@ public struct WindowStats: Sendable, Equatable {
 /// state as a small `WindowCheckpoint` from which a fresh engine rebuilds identical windows by
 /// re-reading the input. Not thread-safe: one owner feeds it (trendd's consumer loop, the offline tool).
 /// Semantics in docs/windows.md.
+///
+/// Stored properties are marked `@exclusivity(unchecked)`: the engine has one owner and none of its
+/// methods holds overlapping accesses, while the dynamic checks of class properties cost about a tenth
+/// of the hot path (several per record).
 public final class WindowEngine {
     public typealias Clock = @Sendable () -> Int64
 
@@ -54,7 +58,7 @@ public final class WindowEngine {
     }
 
     public let config: WindowConfig
-    public private(set) var stats = WindowStats()
+    @exclusivity(unchecked) public private(set) var stats = WindowStats()
 
     /// End of the last finalized window (nil before the first); nothing at or before it is emitted again.
     public var lastFinalEndMillis: Int64? { frontier.map { $0 * S } }
@@ -69,23 +73,23 @@ public final class WindowEngine {
     private let maxTags: Int?
 
     // Per input partition, by slot.
-    private var slotOf: [Int32: Int] = [:]
-    private var partitionIDs: [Int32] = []
-    private var maxEvent: [Int64] = []        // .min: no record yet
-    private var lastOffset: [Int64] = []      // .min: no record yet
-    private var lastActivity: [Int64] = []
+    @exclusivity(unchecked) private var slotOf: [Int32: Int] = [:]
+    @exclusivity(unchecked) private var partitionIDs: [Int32] = []
+    @exclusivity(unchecked) private var maxEvent: [Int64] = []        // .min: no record yet
+    @exclusivity(unchecked) private var lastOffset: [Int64] = []      // .min: no record yet
+    @exclusivity(unchecked) private var lastActivity: [Int64] = []
 
     private final class Pane {
         let index: Int64
-        var posts: Int64 = 0
-        var exact: [String: TagCell] = [:]
-        var bounded: [SpaceSaving?] = []
+        @exclusivity(unchecked) var posts: Int64 = 0
+        @exclusivity(unchecked) var exact = PaneCounts()
+        @exclusivity(unchecked) var bounded: [SpaceSavingSummary<Int32>?] = []
         /// Per slot: the first (= lowest) offset of a non-late record placed in this pane, and the
         /// partition's max event time before it; what a checkpoint needs to rebuild the pane.
-        var firstOffset: [Int64] = []
-        var maxBefore: [Int64] = []
-        var lastChange: Int64 = 0
-        var released = false
+        @exclusivity(unchecked) var firstOffset: [Int64] = []
+        @exclusivity(unchecked) var maxBefore: [Int64] = []
+        @exclusivity(unchecked) var lastChange: Int64 = 0
+        @exclusivity(unchecked) var released = false
         init(index: Int64) { self.index = index }
     }
 
@@ -97,31 +101,38 @@ public final class WindowEngine {
         var lastChange: Int64 = 0
     }
 
-    private struct SeenPanes {
-        var first: Int64
-        var more: [Int64]?
-    }
+    @exclusivity(unchecked) private var panes: [Int64: Pane] = [:]
+    /// The pane the last record went to (most records go to the newest pane).
+    @exclusivity(unchecked) private var lastPane: Pane?
+    @exclusivity(unchecked) private var late: [Int64: LateCell] = [:]
+    @exclusivity(unchecked) private var seen = PostIDSet()
+    /// Keeps the early read of the post-id slot from being optimized away.
+    @exclusivity(unchecked) private var prefetchSink: Int64 = 0
+    @exclusivity(unchecked) private var lastPartition: Int32 = 0
+    @exclusivity(unchecked) private var lastSlot = -1
 
-    private var panes: [Int64: Pane] = [:]
-    private var late: [Int64: LateCell] = [:]
-    private var seen: [PostKey: SeenPanes] = [:]
-    private var seenByPane: [Int64: [PostKey]] = [:]
-    private var seenFloor: Int64 = .min
+    /// Counting keys and spellings, interned: panes and sums hold ids, not Strings.
+    private let tagTable = InternTable()
+    private let spellingTable = InternTable()
+    /// Per spelling id: the id of its counting key (HashtagKey), -1 until computed (byte input only).
+    @exclusivity(unchecked) private var keyOfSpelling: [Int32] = []
+    /// The current record's distinct tags (first spelling of each), reused between records.
+    @exclusivity(unchecked) private var recordTags: [Int32] = []
+    @exclusivity(unchecked) private var recordSpellings: [Int32] = []
 
     /// End pane index (end / S) of the last finalized window (emitted, or skipped before the first).
-    private var frontier: Int64?
+    @exclusivity(unchecked) private var frontier: Int64?
     /// True once a final window was emitted: from then on every window is emitted, empty or not.
-    private var emitting = false
+    @exclusivity(unchecked) private var emitting = false
     /// Running sum of the panes of window `accEnd` (the last final one): the next final window adds
     /// one pane and subtracts one instead of summing W/S panes.
-    private var acc: [String: TagCell] = [:]
-    private var accPosts: Int64 = 0
-    private var accEnd: Int64?
+    @exclusivity(unchecked) private var acc = WindowSum()
+    @exclusivity(unchecked) private var accEnd: Int64?
     /// With rankBy .score: running counts of the baseline windows accEnd - j*W/S, j = 1...H.
-    private var baseAcc: [[String: Int64]] = []
-    private var mutationSeq: Int64 = 0
-    private var earlySeq: [Int64: Int64] = [:]
-    private var lastEarlyAt: Int64 = 0
+    @exclusivity(unchecked) private var baseAcc: [WindowSum] = []
+    @exclusivity(unchecked) private var mutationSeq: Int64 = 0
+    @exclusivity(unchecked) private var earlySeq: [Int64: Int64] = [:]
+    @exclusivity(unchecked) private var lastEarlyAt: Int64 = 0
 
     public init(config: WindowConfig, clock: @escaping Clock = WindowEngine.systemClock) throws {
         try config.validate()
@@ -162,7 +173,16 @@ public final class WindowEngine {
         stats.partitions = partitionIDs.count
     }
 
+    @inline(__always)
     private func slot(for partition: Int32, now: Int64) -> Int {
+        if lastSlot >= 0 && partition == lastPartition { return lastSlot }
+        let s = slotNew(for: partition, now: now)
+        lastPartition = partition
+        lastSlot = s
+        return s
+    }
+
+    private func slotNew(for partition: Int32, now: Int64) -> Int {
         if let s = slotOf[partition] { return s }
         let s = partitionIDs.count
         slotOf[partition] = s
@@ -192,16 +212,58 @@ public final class WindowEngine {
 
     /// Feeds one record; returns the windows it made final (in window order) and any due early updates.
     public func process(_ r: WindowInput) -> [TrendWindow] {
+        recordTags.removeAll(keepingCapacity: true)
+        recordSpellings.removeAll(keepingCapacity: true)
+        for tag in r.tags {
+            let k = tagTable.intern(tag.key)
+            guard !recordTags.contains(k) else { continue }
+            recordTags.append(k)
+            recordSpellings.append(spellingTable.intern(tag.display))
+        }
+        return processRecord(partition: r.partition, offset: r.offset, postKey: PostKey(r.postID),
+                             eventTimeMillis: r.eventTimeMillis)
+    }
+
+    /// Feeds one record given as bytes (the decoder's borrowed view, no Strings): `tags` calls its
+    /// argument with each hashtag as written (UTF-8, without `#`, in order); the counting key is
+    /// derived here (HashtagKey), once per distinct spelling the engine holds.
+    @inline(__always)
+    public func process(partition: Int32, offset: Int64, postID: UnsafeBufferPointer<UInt8>, eventTimeMillis: Int64,
+                        tags: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) -> [TrendWindow] {
+        let key = PostKey(utf8: postID)
+        prefetchSink ^= seen.prefetch(key)
+        recordTags.removeAll(keepingCapacity: true)
+        recordSpellings.removeAll(keepingCapacity: true)
+        tags { addSpelling($0) }
+        return processRecord(partition: partition, offset: offset, postKey: key, eventTimeMillis: eventTimeMillis)
+    }
+
+    @inline(__always)
+    private func addSpelling(_ display: UnsafeBufferPointer<UInt8>) {
+        let sp = spellingTable.intern(display)
+        let i = Int(sp)
+        if i >= keyOfSpelling.count { keyOfSpelling.append(contentsOf: repeatElement(-1, count: i + 1 - keyOfSpelling.count)) }
+        var k = keyOfSpelling[i]
+        if k < 0 {
+            k = HashtagKey.withKey(utf8: display) { tagTable.intern($0) }
+            keyOfSpelling[i] = k
+        }
+        guard !recordTags.contains(k) else { return }
+        recordTags.append(k)
+        recordSpellings.append(sp)
+    }
+
+    /// The record whose distinct tags are in recordTags/recordSpellings.
+    private func processRecord(partition: Int32, offset: Int64, postKey: PostKey, eventTimeMillis t: Int64) -> [TrendWindow] {
         let now = (idleMillis != nil || earlyMillis != nil) ? clock() : 0
-        let s = slot(for: r.partition, now: now)
-        if lastOffset[s] != .min && r.offset <= lastOffset[s] {
+        let s = slot(for: partition, now: now)
+        if lastOffset[s] != .min && offset <= lastOffset[s] {
             stats.redelivered += 1
             return []
         }
-        lastOffset[s] = r.offset
+        lastOffset[s] = offset
         lastActivity[s] = now
         let before = maxEvent[s]
-        let t = r.eventTimeMillis
         var out: [TrendWindow] = []
 
         if before != .min, t < saturatingSub(before, lateness) {
@@ -226,27 +288,43 @@ public final class WindowEngine {
         let p = floorDiv(t, S)
         if p >= keepFloor {
             let pane: Pane
-            if let x = panes[p] { pane = x } else { pane = Pane(index: p); panes[p] = pane }
+            if let x = lastPane, x.index == p {
+                pane = x
+            } else if let x = panes[p] {
+                pane = x
+            } else {
+                pane = Pane(index: p)
+                panes[p] = pane
+            }
+            lastPane = pane
             if pane.firstOffset.count <= s {
                 pane.firstOffset += Array(repeating: .max, count: s + 1 - pane.firstOffset.count)
                 pane.maxBefore += Array(repeating: .min, count: s + 1 - pane.maxBefore.count)
             }
             if pane.firstOffset[s] == .max {
-                pane.firstOffset[s] = r.offset
+                pane.firstOffset[s] = offset
                 pane.maxBefore[s] = before
             }
-            if rememberAndCheckDuplicate(r.postID, pane: p) {
+            // Duplicate iff an earlier non-late record with this id lies less than W/S panes away (so
+            // the two could share a window). Every non-late record is remembered, counted or not, so
+            // the answer depends only on which records came before, never on earlier answers.
+            if seen.rememberAndCheck(postKey, pane: p, within: n) {
                 stats.duplicates += 1
             } else {
                 stats.counted += 1
                 if !pane.released {
-                    count(r, into: pane, slot: s)
+                    count(into: pane, slot: s)
+                    if maxTags != nil && (tagTable.wantsSweep || spellingTable.wantsSweep) { sweepTables(below: .min) }
                     // Only after an idle partition came back: a pane already in the running sum changed.
                     if let a = accEnd, p < a, p >= a - n { accEnd = nil }
                 }
             }
         }
-        if advanced || idleMillis != nil { finalizeReady(now: now, into: &out) }
+        // Without idle partitions the min watermark cannot pass the frontier unless this partition's
+        // own watermark does (and ids are forgotten only for records below the min watermark).
+        if idleMillis != nil || (advanced && (frontier.map { floorDiv(saturatingSub(t, lateness), S) > $0 } ?? true)) {
+            finalizeReady(now: now, into: &out)
+        }
         if earlyMillis != nil { early(now: now, into: &out) }
         return out
     }
@@ -271,57 +349,30 @@ public final class WindowEngine {
         return out
     }
 
-    /// A post counts at most once per window (duplicates), and each tag at most once per post.
-    private func count(_ r: WindowInput, into pane: Pane, slot s: Int) {
+    /// A post counts at most once per window (duplicates), and each tag at most once per post (the
+    /// record's tags are already distinct by key, each with its first spelling).
+    private func count(into pane: Pane, slot s: Int) {
         pane.posts += 1
         mutationSeq += 1
         pane.lastChange = mutationSeq
-        let tags = r.tags
-        if maxTags != nil, pane.bounded.count <= s {
-            pane.bounded += Array(repeating: nil, count: s + 1 - pane.bounded.count)
-        }
-        for i in tags.indices {
-            let tag = tags[i]
-            var repeated = false
-            var j = 0
-            while j < i {
-                if tags[j].key == tag.key { repeated = true; break }
-                j += 1
+        let p = pane.index
+        if let m = maxTags {
+            if pane.bounded.count <= s {
+                pane.bounded += Array(repeating: nil, count: s + 1 - pane.bounded.count)
             }
-            if repeated { continue }
-            if let m = maxTags {
-                if pane.bounded[s] == nil { pane.bounded[s] = SpaceSaving(capacity: m) }
-                pane.bounded[s]!.add(key: tag.key, display: tag.display)
-            } else {
-                pane.exact[tag.key, default: TagCell(count: 0, spellings: Spellings())].bump(tag.display)
+            if pane.bounded[s] == nil { pane.bounded[s] = SpaceSavingSummary(capacity: m) }
+            for i in recordTags.indices {
+                pane.bounded[s]!.add(key: recordTags[i], display: recordSpellings[i])
+                tagTable.touch(recordTags[i], pane: p)
+                spellingTable.touch(recordSpellings[i], pane: p)
+            }
+        } else {
+            for i in recordTags.indices {
+                pane.exact.add(tag: recordTags[i], spelling: recordSpellings[i])
+                tagTable.touch(recordTags[i], pane: p)
+                spellingTable.touch(recordSpellings[i], pane: p)
             }
         }
-    }
-
-    /// Duplicate iff an earlier non-late record with this id lies less than W/S panes away (so the
-    /// two could share a window). Every non-late record is remembered, counted or not, so the answer
-    /// depends only on which records came before, never on earlier answers.
-    private func rememberAndCheckDuplicate(_ postID: String, pane p: Int64) -> Bool {
-        let id = PostKey(postID)
-        if var e = seen[id] {
-            var dup = abs(e.first - p) < n
-            var present = e.first == p
-            if let more = e.more {
-                for q in more {
-                    if abs(q - p) < n { dup = true }
-                    if q == p { present = true }
-                }
-            }
-            if !present {
-                if e.more == nil { e.more = [p] } else { e.more!.append(p) }
-                seen[id] = e
-                seenByPane[p, default: []].append(id)
-            }
-            return dup
-        }
-        seen[id] = SeenPanes(first: p, more: nil)
-        seenByPane[p, default: []].append(id)
-        return false
     }
 
     // MARK: - Finality
@@ -353,7 +404,9 @@ public final class WindowEngine {
     private func finalizeReady(now: Int64, into out: inout [TrendWindow]) {
         guard let wm = minWatermark(now: now) else { return }
         let target = floorDiv(wm, S)
-        forgetPostIDs(below: target - n + 1)
+        // Ids whose panes no active partition can reach again within a window's distance.
+        seen.forget(below: target - n + 1)
+        stats.trackedPostIDs = seen.count
         if let f = frontier, target <= f { return }
         finalize(through: target, now: now, into: &out)
     }
@@ -392,38 +445,57 @@ public final class WindowEngine {
                 panes.removeValue(forKey: p)
             } else if p < content && !pane.released {
                 pane.released = true
-                pane.exact = [:]
+                pane.exact = PaneCounts()
                 pane.bounded = []
             }
         }
+        if let x = lastPane, x.index < keep { lastPane = nil }
         stats.panes = panes.count
+        if (content != .min || maxTags != nil) && (tagTable.wantsSweep || spellingTable.wantsSweep) {
+            sweepTables(below: content)
+        }
     }
 
-    /// Forgets ids whose panes no active partition can reach again within a window's distance.
-    private func forgetPostIDs(below floor: Int64) {
-        guard floor > seenFloor else { return }
-        seenFloor = floor
-        for (p, ids) in seenByPane where p < floor {
-            for id in ids {
-                guard var e = seen[id] else { continue }
-                if e.first == p {
-                    if let more = e.more, !more.isEmpty {
-                        e.first = more[0]
-                        e.more = more.count > 1 ? Array(more.dropFirst()) : nil
-                        seen[id] = e
-                    } else {
-                        seen.removeValue(forKey: id)
+    /// Tests: sweep the intern tables from `minimum` entries on; how many sweeps ran.
+    var internSweepMinimum: Int {
+        get { tagTable.sweepMinimum }
+        set { tagTable.sweepMinimum = newValue; spellingTable.sweepMinimum = newValue }
+    }
+    var internSweeps: Int { tagTable.sweeps + spellingTable.sweeps }
+
+    /// Frees the keys and spellings that no pane with content holds (running sums only hold those):
+    /// exact counts by the newest pane each was counted in; bounded counts by what the Space-Saving
+    /// summaries still hold (evicted tags go too, so a flood of unique tags cannot grow the tables).
+    private func sweepTables(below floor: Int64) {
+        var liveTags: [Bool] = []
+        var liveSpellings: [Bool] = []
+        if maxTags != nil {
+            liveTags = Array(repeating: false, count: tagTable.idLimit)
+            liveSpellings = Array(repeating: false, count: spellingTable.idLimit)
+            for pane in panes.values where !pane.released {
+                for sk in pane.bounded {
+                    guard let sk else { continue }
+                    for c in sk.heap {
+                        liveTags[Int(c.key)] = true
+                        c.spellings.forEachHeld { liveSpellings[Int($0)] = true }
                     }
-                } else if let more = e.more, let i = more.firstIndex(of: p) {
-                    var m = more
-                    m.remove(at: i)
-                    e.more = m.isEmpty ? nil : m
-                    seen[id] = e
                 }
             }
-            seenByPane.removeValue(forKey: p)
         }
-        stats.trackedPostIDs = seen.count
+        let bounded = maxTags != nil
+        let keepTag: (Int) -> Bool = { bounded ? liveTags[$0] : self.tagTable.lastPane[$0] >= floor }
+        let keepSpelling: (Int) -> Bool = { bounded ? liveSpellings[$0] : self.spellingTable.lastPane[$0] >= floor }
+        tagTable.sweep(keeping: keepTag) { id in
+            acc.drop(id)
+            for j in baseAcc.indices { baseAcc[j].drop(id) }
+            // Spellings derived to this key derive again when next seen.
+        }
+        for i in keyOfSpelling.indices where keyOfSpelling[i] >= 0 && !tagTable.isLive(keyOfSpelling[i]) {
+            keyOfSpelling[i] = -1
+        }
+        spellingTable.sweep(keeping: keepSpelling) { id in
+            if Int(id) < keyOfSpelling.count { keyOfSpelling[Int(id)] = -1 }
+        }
     }
 
     private func minInterestingEnd() -> Int64? {
@@ -456,7 +528,6 @@ public final class WindowEngine {
         }
         for e in late.keys where e > lo { ends.insert(e) }
         var cur = acc
-        var curPosts = accPosts
         var curEnd = accEnd
         var curBase = baseAcc
         for e in ends.sorted() {
@@ -469,9 +540,9 @@ public final class WindowEngine {
             guard changed > (earlySeq[e] ?? 0) else { continue }
             earlySeq[e] = changed
             if config.rankBy == .score { moveBaselines(&curBase, from: curEnd, to: e) }
-            move(&cur, &curPosts, from: curEnd, to: e)
+            move(&cur, from: curEnd, to: e)
             curEnd = e
-            out.append(render(end: e, table: cur, posts: curPosts, baselines: curBase, final: false, now: now))
+            out.append(render(end: e, table: cur, baselines: curBase, final: false, now: now))
             stats.windowsEarly += 1
         }
     }
@@ -479,121 +550,170 @@ public final class WindowEngine {
     // MARK: - Window contents
 
     private struct Candidate {
-        var tag: String
+        var tag: Int32
         var count: Int64
         var score: Double
-        var spellings: Spellings
     }
 
     private func finalWindow(end e: Int64, now: Int64) -> TrendWindow {
         if config.rankBy == .score { moveBaselines(&baseAcc, from: accEnd, to: e) }
-        move(&acc, &accPosts, from: accEnd, to: e)
+        move(&acc, from: accEnd, to: e)
         accEnd = e
-        return render(end: e, table: acc, posts: accPosts, baselines: baseAcc, final: true, now: now)
+        return render(end: e, table: acc, baselines: baseAcc, final: true, now: now)
     }
 
-    private func moveBaselines(_ b: inout [[String: Int64]], from a: Int64?, to e: Int64) {
-        if b.count != Int(H) { b = Array(repeating: [:], count: Int(H)) }
+    private func moveBaselines(_ b: inout [WindowSum], from a: Int64?, to e: Int64) {
+        if b.count != Int(H) { b = Array(repeating: WindowSum(), count: Int(H)) }
         for j in 0..<Int(H) {
             let shift = Int64(j + 1) * n
-            var ignored: Int64 = 0
-            move(&b[j], &ignored, from: a.map { $0 - shift }, to: e - shift)
+            move(&b[j], from: a.map { $0 - shift }, to: e - shift)
         }
     }
 
     /// Turns the sum of window `from` into the sum of window `to`: pane by pane when close, else anew.
-    private func move<V: FoldableCell>(_ t: inout [String: V], _ posts: inout Int64, from a: Int64?, to e: Int64) {
+    private func move(_ t: inout WindowSum, from a: Int64?, to e: Int64) {
         if let a, a == e { return }
+        t.reserve(tagTable.idLimit)
         if let a, e > a, e - a <= n {
             var x = a + 1
             while x <= e {
-                fold(x - 1, into: &t, posts: &posts, add: true)
-                fold(x - 1 - n, into: &t, posts: &posts, add: false)
+                fold(x - 1, into: &t, add: true)
+                fold(x - 1 - n, into: &t, add: false)
                 x += 1
             }
             return
         }
-        t = [:]
-        posts = 0
+        t.reset()
         var p = e - n
         while p < e {
-            fold(p, into: &t, posts: &posts, add: true)
+            fold(p, into: &t, add: true)
             p += 1
         }
     }
 
-    private func fold<V: FoldableCell>(_ p: Int64, into t: inout [String: V], posts: inout Int64, add: Bool) {
+    private func fold(_ p: Int64, into t: inout WindowSum, add: Bool) {
         guard let pane = panes[p], !pane.released, pane.posts > 0 else { return }
-        posts += add ? pane.posts : -pane.posts
+        t.posts += add ? pane.posts : -pane.posts
         if maxTags == nil {
-            if add, t.isEmpty, let whole = pane.exact as? [String: V] {
-                t = whole
-                return
+            pane.exact.cells.withUnsafeBufferPointer { cells in
+                for c in cells { t.add(c.tag, add ? c.count : -c.count) }
             }
-            for (k, c) in pane.exact { apply(k, c, to: &t, add: add) }
         } else {
             for sk in pane.bounded {
                 guard let sk else { continue }
-                for c in sk.heap { apply(c.key, TagCell(count: c.count, spellings: c.spellings), to: &t, add: add) }
+                for c in sk.heap { t.add(c.key, add ? c.count : -c.count) }
             }
         }
     }
 
-    @inline(__always)
-    private func apply<V: FoldableCell>(_ k: String, _ c: TagCell, to t: inout [String: V], add: Bool) {
-        if add {
-            t[k, default: V.zero].merge(c)
-        } else if let i = t.index(forKey: k) {
-            t.values[i].unmerge(c)
-            if t.values[i].total <= 0 { t.remove(at: i) }
-        }
-    }
-
-    private func render(end e: Int64, table merged: [String: TagCell], posts: Int64, baselines: [[String: Int64]],
-                        final: Bool, now: Int64) -> TrendWindow {
+    private func render(end e: Int64, table merged: WindowSum, baselines: [WindowSum], final: Bool, now: Int64) -> TrendWindow {
         let k = config.topK
         var best: [Candidate] = []
         best.reserveCapacity(k + 1)
         let byScore = config.rankBy == .score
-        for (tag, cell) in merged {
-            if best.count == k {
-                // Cannot make the list: by count, or by score since a score never exceeds the count.
-                if !byScore && cell.count < best[k - 1].count { continue }
-                if byScore && Double(cell.count) < best[k - 1].score { continue }
+        merged.active.withUnsafeBufferPointer { active in
+            merged.counts.withUnsafeBufferPointer { counts in
+                for tag in active {
+                    let count = counts[Int(tag)]
+                    if best.count == k {
+                        // Cannot make the list: by count, or by score since a score never exceeds the count.
+                        if !byScore && count < best[k - 1].count { continue }
+                        if byScore && Double(count) < best[k - 1].score { continue }
+                    }
+                    let score = byScore ? self.score(count: count, tag: tag, end: e, baselines: baselines) : 0
+                    let c = Candidate(tag: tag, count: count, score: score)
+                    if best.count == k {
+                        guard precedes(c, best[k - 1]) else { continue }
+                        best.removeLast()
+                    }
+                    var lo = 0, hi = best.count
+                    while lo < hi {
+                        let mid = (lo + hi) / 2
+                        if precedes(best[mid], c) { lo = mid + 1 } else { hi = mid }
+                    }
+                    best.insert(c, at: lo)
+                }
             }
-            let score = byScore ? self.score(count: cell.count, tag: tag, end: e, baselines: baselines) : 0
-            let c = Candidate(tag: tag, count: cell.count, score: score, spellings: cell.spellings)
-            if best.count == k {
-                guard precedes(c, best[k - 1]) else { continue }
-                best.removeLast()
-            }
-            var lo = 0, hi = best.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if precedes(best[mid], c) { lo = mid + 1 } else { hi = mid }
-            }
-            best.insert(c, at: lo)
         }
         var top: [TrendEntry] = []
         top.reserveCapacity(best.count)
+        // Ranked by count, the score is still reported: the baseline panes are looked up once here.
+        var basePanes: [Pane] = []
+        var baseWindow: [Int] = []
+        if !byScore {
+            var j: Int64 = 1
+            while j <= H {
+                var p = e - j * n - n
+                while p < e - j * n {
+                    if let pane = panes[p], !pane.released, pane.posts > 0 {
+                        basePanes.append(pane)
+                        baseWindow.append(Int(j - 1))
+                    }
+                    p += 1
+                }
+                j += 1
+            }
+        }
+        var baseCounts = [Int64](repeating: 0, count: Int(H))
         for (i, c) in best.enumerated() {
-            let score = byScore ? c.score : self.score(count: c.count, tag: c.tag, end: e, baselines: [])
-            top.append(TrendEntry(tag: c.tag, display: c.spellings.best, count: c.count, rank: Int32(i + 1), score: score))
+            let score: Double
+            if byScore {
+                score = c.score
+            } else {
+                for j in baseCounts.indices { baseCounts[j] = 0 }
+                for (pane, j) in zip(basePanes, baseWindow) { baseCounts[j] += paneCount(pane, c.tag) }
+                score = self.score(count: c.count, baselineCounts: baseCounts)
+            }
+            top.append(TrendEntry(tag: tagTable.string(c.tag), display: display(of: c.tag, end: e), count: c.count,
+                                  rank: Int32(i + 1), score: score))
         }
         return TrendWindow(windowStartMillis: (e - n) * S, windowEndMillis: e * S, final: final,
-                           emittedAtMillis: now, posts: posts, distinct: Int64(merged.count),
+                           emittedAtMillis: now, posts: merged.posts, distinct: Int64(merged.active.count),
                            lateDropped: late[e]?.count ?? 0, top: top)
+    }
+
+    /// The spelling of `tag` seen most often in the window ending at pane `e`; ties go to the smallest
+    /// UTF-8 byte sequence (so the result does not depend on arrival order).
+    private func display(of tag: Int32, end e: Int64) -> String {
+        var seen: [SpellingCounts<Int32>.Extra] = []
+        func add(_ sp: Int32, _ c: Int64) {
+            for i in seen.indices where seen[i].spelling == sp {
+                seen[i].count += c
+                return
+            }
+            seen.append(.init(spelling: sp, count: c))
+        }
+        var p = e - n
+        while p < e {
+            if let pane = panes[p], !pane.released, pane.posts > 0 {
+                if maxTags == nil {
+                    if let i = pane.exact.find(tag) { pane.exact.cells[i].spellings.forEach(add) }
+                } else {
+                    for sk in pane.bounded { sk?.counter(of: tag)?.spellings.forEach(add) }
+                }
+            }
+            p += 1
+        }
+        guard var b = seen.first else { return "" }
+        for x in seen.dropFirst() where x.count > b.count || (x.count == b.count && spellingTable.less(x.spelling, b.spelling)) {
+            b = x
+        }
+        return spellingTable.string(b.spelling)
     }
 
     private func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
         if config.rankBy == .score && a.score != b.score { return a.score > b.score }
         if a.count != b.count { return a.count > b.count }
-        return bytesLess(a.tag, b.tag)
+        return tagTable.less(a.tag, b.tag)
     }
 
-    private func paneCount(_ p: Int64, _ tag: String) -> Int64 {
+    private func paneCount(_ p: Int64, _ tag: Int32) -> Int64 {
         guard let pane = panes[p], !pane.released, pane.posts > 0 else { return 0 }
-        if maxTags == nil { return pane.exact[tag]?.count ?? 0 }
+        return paneCount(pane, tag)
+    }
+
+    private func paneCount(_ pane: Pane, _ tag: Int32) -> Int64 {
+        if maxTags == nil { return pane.exact.find(tag).map { pane.exact.cells[$0].count } ?? 0 }
         var c: Int64 = 0
         for sk in pane.bounded { if let sk { c += sk.count(of: tag) } }
         return c
@@ -602,20 +722,29 @@ public final class WindowEngine {
     /// (count - baseline) / sqrt(baseline + 1), rounded to 6 decimals. The baseline is the weighted
     /// average of the tag's count in the `baselineWindows` earlier windows that do not overlap this
     /// one (ending at e - W, e - 2W, ...), weight multiplied by `baselineDecay` per step back.
-    private func score(count: Int64, tag: String, end e: Int64, baselines: [[String: Int64]]) -> Double {
+    private func score(count: Int64, tag: Int32, end e: Int64, baselines: [WindowSum]) -> Double {
+        var counts = [Int64](repeating: 0, count: Int(H))
+        var j: Int64 = 1
+        while j <= H {
+            if baselines.count == Int(H) {
+                counts[Int(j - 1)] = baselines[Int(j - 1)].count(of: tag)
+            } else {
+                let end = e - j * n
+                var p = end - n
+                while p < end { counts[Int(j - 1)] += paneCount(p, tag); p += 1 }
+            }
+            j += 1
+        }
+        return score(count: count, baselineCounts: counts)
+    }
+
+    private func score(count: Int64, baselineCounts: [Int64]) -> Double {
         var num = 0.0
         var den = 0.0
         var w = 1.0
         var j: Int64 = 1
         while j <= H {
-            var c: Int64 = 0
-            if baselines.count == Int(H) {
-                c = baselines[Int(j - 1)][tag] ?? 0
-            } else {
-                let end = e - j * n
-                var p = end - n
-                while p < end { c += paneCount(p, tag); p += 1 }
-            }
+            let c = baselineCounts[Int(j - 1)]
             num += w * Double(c)
             den += w
             w *= config.baselineDecay
@@ -657,77 +786,175 @@ public final class WindowEngine {
     }
 }
 
-/// What a running window sum holds per tag: full cells, or bare counts for baselines.
-protocol FoldableCell {
-    static var zero: Self { get }
-    var total: Int64 { get }
-    mutating func merge(_ other: TagCell)
-    mutating func unmerge(_ other: TagCell)
-}
-
-extension Int64: FoldableCell {
-    static var zero: Int64 { 0 }
-    var total: Int64 { self }
-    @inline(__always) mutating func merge(_ other: TagCell) { self += other.count }
-    @inline(__always) mutating func unmerge(_ other: TagCell) { self -= other.count }
-}
-
-extension TagCell: FoldableCell {
-    static var zero: TagCell { TagCell(count: 0, spellings: Spellings()) }
-    var total: Int64 { count }
-}
-
 /// Post ids as fixed-size keys: decimal ids of up to 19 digits (X, Mastodon) exactly, anything else
-/// as two independent 64-bit hashes (a false duplicate needs a 127-bit collision).
+/// as two independent 64-bit hashes (a false duplicate needs a 126-bit collision).
 struct PostKey: Hashable {
     var hi: UInt64
     var lo: UInt64
 
+    /// Never set in a key (PostIDSet keeps a flag there).
+    static let flagBit: UInt64 = 1 << 62
+
+    init(hi: UInt64, lo: UInt64) {
+        self.hi = hi
+        self.lo = lo
+    }
+
     init(_ id: String) {
-        var v: UInt64 = 0
-        var digits = 0
-        var numeric = true
-        var first: UInt8 = 0
+        var id = id
+        self = id.withUTF8 { PostKey(utf8: $0) }
+    }
+
+    init(utf8 id: UnsafeBufferPointer<UInt8>) {
+        // Decimal ids (the common case) need no hashing.
+        let n = id.count
+        if n > 0 && n <= 19 && (n == 1 || id[0] != 48) {
+            var v: UInt64 = 0
+            var numeric = true
+            for b in id {
+                let d = b &- 48
+                if d > 9 { numeric = false; break }
+                v = v &* 10 &+ UInt64(d)
+            }
+            if numeric {
+                hi = 0
+                lo = v
+                return
+            }
+        }
         var h1: UInt64 = 0xcbf2_9ce4_8422_2325
         var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for b in id.utf8 {
-            if digits == 0 { first = b }
-            if numeric && b >= 48 && b <= 57 && digits < 19 {
-                v = v &* 10 &+ UInt64(b &- 48)
-            } else {
-                numeric = false
-            }
-            digits += 1
+        for b in id {
             h1 = (h1 ^ UInt64(b)) &* 0x100_0000_01b3
             h2 = (h2 &+ UInt64(b)) &* 0xff51_afd7_ed55_8ccd
             h2 ^= h2 >> 29
         }
-        if numeric && digits > 0 && (digits == 1 || first != 48) {
-            hi = 0
-            lo = v
-        } else {
-            hi = (h1 ^ UInt64(digits)) | (1 << 63)
-            lo = h2 ^ (UInt64(digits) &* 0xc4ce_b9fe_1a85_ec53)
+        hi = ((h1 ^ UInt64(n)) | (1 << 63)) & ~PostKey.flagBit
+        lo = h2 ^ (UInt64(n) &* 0xc4ce_b9fe_1a85_ec53)
+    }
+}
+
+
+/// Exact counts of one pane: tag id -> cell, an open-addressing index over a dense array of cells.
+struct PaneCounts {
+    struct Cell {
+        var tag: Int32
+        var count: Int64
+        var spellings: SpellingCounts<Int32>
+    }
+
+    private(set) var cells: [Cell] = []
+    private var index: [Int32] = []  // cell + 1; 0 = empty
+    private var mask = -1
+
+    @inline(__always)
+    private static func hash(_ t: Int32) -> Int {
+        Int(truncatingIfNeeded: (UInt64(UInt32(bitPattern: t)) &* 0x9E37_79B9_7F4A_7C15) >> 32)
+    }
+
+    mutating func add(tag: Int32, spelling: Int32) {
+        if (cells.count + 1) * 2 > mask + 1 { grow() }
+        var i = PaneCounts.hash(tag) & mask
+        while true {
+            let s = index[i]
+            if s == 0 {
+                cells.append(Cell(tag: tag, count: 1, spellings: SpellingCounts(spelling, 1)))
+                index[i] = Int32(cells.count)
+                return
+            }
+            let c = Int(s &- 1)
+            if cells[c].tag == tag {
+                cells[c].count += 1
+                cells[c].spellings.add(spelling, 1)
+                return
+            }
+            i = (i &+ 1) & mask
+        }
+    }
+
+    func find(_ tag: Int32) -> Int? {
+        guard mask >= 0 else { return nil }
+        var i = PaneCounts.hash(tag) & mask
+        while true {
+            let s = index[i]
+            if s == 0 { return nil }
+            let c = Int(s &- 1)
+            if cells[c].tag == tag { return c }
+            i = (i &+ 1) & mask
+        }
+    }
+
+    private mutating func grow() {
+        let cap = max(64, (mask + 1) * 2)
+        mask = cap - 1
+        index = Array(repeating: 0, count: cap)
+        for (c, cell) in cells.enumerated() {
+            var i = PaneCounts.hash(cell.tag) & mask
+            while index[i] != 0 { i = (i &+ 1) & mask }
+            index[i] = Int32(c + 1)
         }
     }
 }
 
-extension TagCell {
-    @inline(__always)
-    mutating func bump(_ display: String) {
-        count += 1
-        spellings.add(display, 1)
+/// A running sum of panes: count per tag id (a flat array), the tags with a positive count, posts.
+struct WindowSum {
+    private(set) var counts: [Int64] = []
+    private var position: [Int32] = []  // index in `active`, -1 = absent
+    private(set) var active: [Int32] = []
+    var posts: Int64 = 0
+
+    /// Room for ids below `limit` (called before folding panes, so `add` needs no check).
+    mutating func reserve(_ limit: Int) {
+        if counts.count < limit {
+            let n = max(limit, counts.count * 2)
+            counts.append(contentsOf: repeatElement(0, count: n - counts.count))
+            position.append(contentsOf: repeatElement(-1, count: n - position.count))
+        }
     }
 
     @inline(__always)
-    mutating func merge(_ other: TagCell) {
-        count += other.count
-        spellings.add(other.spellings)
+    func count(of t: Int32) -> Int64 {
+        Int(t) < counts.count ? counts[Int(t)] : 0
     }
 
     @inline(__always)
-    mutating func unmerge(_ other: TagCell) {
-        count -= other.count
-        spellings.remove(other.spellings)
+    mutating func add(_ t: Int32, _ c: Int64) {
+        let i = Int(t)
+        let old = counts[i]
+        let v = old + c
+        if v <= 0 {
+            if old > 0 { remove(i) }
+            counts[i] = 0
+        } else {
+            if old <= 0 {
+                position[i] = Int32(active.count)
+                active.append(t)
+            }
+            counts[i] = v
+        }
+    }
+
+    private mutating func remove(_ i: Int) {
+        let at = Int(position[i])
+        let last = active.removeLast()
+        if at < active.count {
+            active[at] = last
+            position[Int(last)] = Int32(at)
+        }
+        position[i] = -1
+    }
+
+    /// Forgets tag `t` (its id is about to be reused).
+    mutating func drop(_ t: Int32) {
+        let i = Int(t)
+        guard i < counts.count else { return }
+        if counts[i] > 0 { remove(i) }
+        counts[i] = 0
+    }
+
+    mutating func reset() {
+        for t in active { counts[Int(t)] = 0; position[Int(t)] = -1 }
+        active.removeAll(keepingCapacity: true)
+        posts = 0
     }
 }

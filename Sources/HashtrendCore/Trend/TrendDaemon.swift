@@ -179,16 +179,18 @@ public final class TrendProcessor: @unchecked Sendable {
     private func count(_ b: TrendFeedBatch) throws {
         var next = 0
         var counted = 0
-        for (i, input) in b.inputs.enumerated() {
-            while next < b.events.count && b.events[next].at == i {
-                try handle(b.events[next].event)
-                next += 1
+        try b.bytes.withUnsafeBufferPointer { bytes in
+            for i in b.posts.indices {
+                while next < b.events.count && b.events[next].at == i {
+                    try handle(b.events[next].event)
+                    next += 1
+                }
+                // Between a revocation and the next assignment nothing is owned; a record of a partition
+                // not assigned to this engine is never counted (and so never covered by a commit).
+                guard let engine, assigned.contains(b.posts[i].partition) else { continue }
+                try publish(b.process(i, in: bytes, engine: engine))
+                counted += 1
             }
-            // Between a revocation and the next assignment nothing is owned; a record of a partition
-            // not assigned to this engine is never counted (and so never covered by a commit).
-            guard let engine, assigned.contains(input.partition) else { continue }
-            try publish(engine.process(input))
-            counted += 1
         }
         while next < b.events.count {
             try handle(b.events[next].event)

@@ -1,19 +1,58 @@
 import Foundation
 import Synchronization
 
-/// Decoded input handed from trendd's feed thread (poll + decode + hashtag keys) to its counting
-/// thread (window engine, publishing, commits). Records stay in consumption order, so each partition's
-/// order (what the determinism rule depends on) is the order the consumer delivered.
+/// Decoded input handed from trendd's feed thread (poll + decode) to its counting thread (window
+/// engine, publishing, commits). Records stay in consumption order, so each partition's order (what
+/// the determinism rule depends on) is the order the consumer delivered.
+///
+/// Posts travel as bytes: the feed thread copies each post's id and hashtags (as the decoder lends
+/// them, unescaped, without `#`) into one arena per batch, so no String is built per post and only
+/// a few contiguous arrays cross between the threads.
 struct TrendFeedBatch {
-    /// One engine input per decoded post, in order.
-    var inputs: [WindowInput] = []
+    struct Span { var start: Int32, count: Int32 }
+    struct FedPost {
+        var partition: Int32
+        var offset: Int64
+        var eventTimeMillis: Int64
+        var id: Span
+        /// Range in `tags`.
+        var firstTag: Int32, tagCount: Int32
+    }
+    var bytes: [UInt8] = []
+    var posts: [FedPost] = []
+    var tags: [Span] = []
     /// Records that are not posts (dead letters) and consumer errors, each placed before
-    /// `inputs[at]` so the counting thread handles them in their original position.
+    /// `posts[at]` so the counting thread handles them in their original position.
     var events: [(at: Int, event: TrendFeedEvent)] = []
     /// Kafka records consumed (a record may decode to several posts, or to none).
     var records = 0
 
     var isEmpty: Bool { records == 0 && events.isEmpty }
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) -> Span {
+        let start = Int32(self.bytes.count)
+        self.bytes.append(contentsOf: bytes)
+        return Span(start: start, count: Int32(bytes.count))
+    }
+
+    mutating func append(_ post: PostView, partition: Int32, offset: Int64) {
+        let id = post.withID { append($0) }
+        let first = Int32(tags.count)
+        post.forEachHashtag { tags.append(append($0)) }
+        posts.append(FedPost(partition: partition, offset: offset, eventTimeMillis: post.createdAtMillis, id: id,
+                             firstTag: first, tagCount: Int32(tags.count) - first))
+    }
+
+    /// Feeds post `i` to `engine` (the same as `engine.process(view, ...)` on the decoder's view).
+    func process(_ i: Int, in bytes: UnsafeBufferPointer<UInt8>, engine: WindowEngine) -> [TrendWindow] {
+        let p = posts[i]
+        func slice(_ s: Span) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: bytes[Int(s.start)..<Int(s.start + s.count)])
+        }
+        return engine.process(partition: p.partition, offset: p.offset, postID: slice(p.id), eventTimeMillis: p.eventTimeMillis) { body in
+            for t in Int(p.firstTag)..<Int(p.firstTag + p.tagCount) { body(slice(tags[t])) }
+        }
+    }
 }
 
 enum TrendFeedEvent {
@@ -133,7 +172,6 @@ final class TrendFeeder: @unchecked Sendable {
     // Feed-thread state.
     private var pending = TrendFeedBatch()
     private var decoder = PostDecoder(defaultSource: "replay")
-    private var posts: [Post] = []
 
     init(consumer: KafkaConsumer, capacity: Int = 8, maxBatch: Int = 1024) {
         self.consumer = consumer
@@ -194,21 +232,20 @@ final class TrendFeeder: @unchecked Sendable {
 
     private func add(_ m: KafkaMessage) {
         if let e = m.error {
-            pending.events.append((pending.inputs.count, .consumerError(e)))
+            pending.events.append((pending.posts.count, .consumerError(e)))
             return
         }
         pending.records += 1
-        posts.removeAll(keepingCapacity: true)
         let value = m.value
-        do throws(PostDecodeError) {
-            try decoder.decode(line: UnsafeBufferPointer(start: value.baseAddress?.assumingMemoryBound(to: UInt8.self), count: value.count), into: &posts)
-        } catch {
-            pending.events.append((pending.inputs.count, .deadLetter(m, reason: error.reason)))
-            return
-        }
         let partition = m.partition, offset = m.offset
-        for p in posts {
-            pending.inputs.append(WindowInput(post: p, partition: partition, offset: offset))
+        do throws(PostDecodeError) {
+            // The views point into librdkafka's buffer; they are copied into the batch's arena only
+            // once the whole record decoded (the decoder lends nothing on error).
+            try decoder.decode(line: UnsafeBufferPointer(start: value.baseAddress?.assumingMemoryBound(to: UInt8.self), count: value.count)) { post in
+                pending.append(post, partition: partition, offset: offset)
+            }
+        } catch {
+            pending.events.append((pending.posts.count, .deadLetter(m, reason: error.reason)))
         }
     }
 
@@ -222,7 +259,9 @@ final class TrendFeeder: @unchecked Sendable {
         recordsHandedOver += pending.records
         let b = pending
         pending = TrendFeedBatch()
-        pending.inputs.reserveCapacity(maxBatch)
+        pending.posts.reserveCapacity(maxBatch)
+        pending.bytes.reserveCapacity(b.bytes.count)
+        pending.tags.reserveCapacity(b.tags.count)
         _ = queue.put(.batch(b), turn: turn, abandon: { isAbandoned })
     }
 

@@ -92,8 +92,18 @@ import Testing
                 for e in b.events {
                     if case .deadLetter(let m, let reason) = e.event { problems.append("\(name): undecodable record \(m.partition)/\(m.offset): \(reason)") }
                 }
-                for input in b.inputs {
+                for (i, input) in b.posts.enumerated() {
                     let p = input.partition
+                    // The arena carries each post's id and hashtags intact: post n has the tag "tag<n % 7>".
+                    let id = String(decoding: b.bytes[Int(input.id.start)..<Int(input.id.start + input.id.count)], as: UTF8.self)
+                    let tags = (Int(input.firstTag)..<Int(input.firstTag + input.tagCount)).map { t in
+                        String(decoding: b.bytes[Int(b.tags[t].start)..<Int(b.tags[t].start + b.tags[t].count)], as: UTF8.self)
+                    }
+                    if let n = Int(id), tags != ["tag\(n % 7)"] || input.eventTimeMillis != 1_767_225_600_000 + Int64(n) * 10 {
+                        problems.append("\(name): post \(i) of a batch: id \(id), tags \(tags), time \(input.eventTimeMillis)")
+                    } else if Int(id) == nil {
+                        problems.append("\(name): post \(i) of a batch: id \(id)")
+                    }
                     guard owned.contains(p) else {
                         problems.append("\(name): counted \(p)/\(input.offset) while not owning partition \(p)")
                         continue

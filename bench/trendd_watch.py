@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Times trendd from the outside: runs it with NOTIFY_SOCKET pointing at a datagram socket of ours,
 reads the sd_notify STATUS= lines ("R posts/s, N posts, ..."), and stops it (SIGTERM) once N reaches
---posts. Prints one JSON object: wall seconds from start to READY=1 and to the last post counted, and
-trendd's CPU time (wait4 rusage; includes start-up and the clean stop).
+--posts. Prints one JSON object: wall seconds from start to READY=1 and to the last post counted,
+trendd's CPU time (wait4 rusage; includes start-up and the clean stop), and the CPU time of its busiest
+threads when the last post was counted (/proc, by kernel thread name: trendd-feed polls and decodes,
+trendd-count runs the window engine, rdk:broker* fetch and decompress).
 
 usage: trendd_watch.py --posts N [--timeout S] -- trendd ARGS...
 """
@@ -52,6 +54,25 @@ while True:
     if posts >= a.posts:
         done = now - t0
         break
+
+def thread_cpu(pid):
+    """CPU seconds per thread of pid, busiest first (threads of one name are summed)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                raw = open(f"/proc/{pid}/task/{tid}/stat").read()
+            except OSError:
+                continue
+            name = raw[raw.index("(") + 1:raw.rindex(")")]
+            f = raw[raw.rindex(")") + 2:].split()
+            out[name] = out.get(name, 0) + (int(f[11]) + int(f[12])) / tick
+    except OSError:
+        pass
+    return [{"name": n, "cpu_s": round(c, 2)} for n, c in sorted(out.items(), key=lambda x: -x[1])[:6]]
+
+threads = thread_cpu(p.pid) if p.poll() is None else []
 if p.poll() is None:
     p.send_signal(signal.SIGTERM)
 _, status, ru = os.wait4(p.pid, 0)
@@ -59,5 +80,5 @@ os.unlink(path)
 os.rmdir(d)
 print(json.dumps({"posts": posts, "target": a.posts, "complete": done is not None, "ready_s": ready,
                   "first_status_s": first, "first_posts": first_posts, "done_s": done, "cpu_s": ru.ru_utime + ru.ru_stime,
-                  "max_rss_kb": ru.ru_maxrss, "exit": status, "last_status": last_status}))
+                  "max_rss_kb": ru.ru_maxrss, "exit": status, "last_status": last_status, "threads": threads}))
 sys.exit(0 if done is not None else 1)

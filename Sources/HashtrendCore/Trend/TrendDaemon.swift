@@ -65,12 +65,16 @@ public final class TrendProcessor: @unchecked Sendable {
     let figures = TrendFigures()
     let kafka: KafkaConfig
 
-    // Loop-thread state (the rebalance callback runs inside poll, on the same thread).
+    // Counting-thread state (the loop's thread; the feed thread hands rebalances over to it).
     private var engine: WindowEngine?
     private var suppressThrough: Int64? = nil
     private var consumer: KafkaConsumer?
     private var producer: KafkaProducer?
     private var dirty = false
+    private var feeder: TrendFeeder?
+    /// Input partitions the current engine owns.
+    private var assigned = Set<Int32>()
+    private let rate = RateMeter()
     /// Set when the committed checkpoint could not be read on assignment: counting without it would
     /// publish windows that contradict ones already published, so the loop stops instead.
     private var rebuildFailure: Error?
@@ -93,10 +97,16 @@ public final class TrendProcessor: @unchecked Sendable {
         let producer = try KafkaProducer(config: kafka.withDefaults(["linger.ms": "20"]).removingConsumerProperties(), logger: logger)
         self.producer = producer
         let consumer = try KafkaConsumer(config: kafka, logger: logger) { [unowned self] event in
-            self.rebalance(event)
+            self.rebalanceArrived(event)
         }
         self.consumer = consumer
+        let feeder = TrendFeeder(consumer: consumer)
+        self.feeder = feeder
         defer {
+            // After an error: the feed thread gives up waiting for this one, then the consumer leaves
+            // (its revocation is handled here directly, the feed thread being gone).
+            feeder.abandon()
+            feeder.join()
             consumer.close()
             producer.close(timeout: .seconds(10))
         }
@@ -108,40 +118,25 @@ public final class TrendProcessor: @unchecked Sendable {
         ctx.notifier.ready(status: "consuming \(inputTopic)")
         logger.info("trendd started", metadata: ["topic": "\(inputTopic)", "window": "\(windowConfig.size)", "slide": "\(windowConfig.advance)"])
 
-        var decoder = PostDecoder(defaultSource: "replay")
-        var posts: [Post] = []
+        // Kernel thread names for top -H, perf and bench/trendd_watch.py (this thread counts).
+        nameThisThread("trendd-count")
+        feeder.start()
         var lastCommit = DispatchTime.now()
         var lastTick = DispatchTime.now()
         var lastStatus = DispatchTime.now()
+        var feedTurns = feeder.turns.load(ordering: .relaxed)
+        var feedSeen = DispatchTime.now()
         let statusEvery = UInt64(ctx.configuration.duration("status-interval").millis) * 1_000_000
-        let rate = RateMeter()
         while !control.shouldStop {
-            ctx.heartbeat.beat()
-            if let e = rebuildFailure { throw e }
-            if let m = consumer.poll(timeoutMillis: 100) {
-                if let e = m.error {
-                    figures.lock.withLock { figures.kafkaError = e.description }
-                    if e.isFatal { throw e }
-                    logger.warning("consumer: \(e)", metadata: ["error_kind": "\(e.name)"])
-                } else if let engine {
-                    posts.removeAll(keepingCapacity: true)
-                    let failure: PostDecodeError?
-                    do throws(PostDecodeError) {
-                        try decoder.decode(line: UnsafeBufferPointer(start: m.value.baseAddress?.assumingMemoryBound(to: UInt8.self), count: m.value.count), into: &posts)
-                        failure = nil
-                    } catch { failure = error }
-                    if let failure {
-                        try deadLetter(m, reason: failure.reason)
-                    } else {
-                        for p in posts {
-                            try publish(engine.process(WindowInput(post: p, partition: m.partition, offset: m.offset)))
-                        }
-                        figures.lock.withLock { figures.posts += Int64(posts.count) }
-                        rate.add(posts.count)
-                    }
-                    dirty = true
-                }
+            // Beat only while the feed thread turns as well: a hung feed thread must stop the pings too.
+            let turns = feeder.turns.load(ordering: .relaxed)
+            if turns != feedTurns {
+                feedTurns = turns
+                feedSeen = DispatchTime.now()
             }
+            if DispatchTime.now().uptimeNanoseconds - feedSeen.uptimeNanoseconds < 10_000_000_000 { ctx.heartbeat.beat() }
+            if let e = rebuildFailure { throw e }
+            if let item = feeder.queue.take(timeoutMillis: 100) { try handle(item) }
             let now = DispatchTime.now()
             if now.uptimeNanoseconds - lastTick.uptimeNanoseconds > 200_000_000, let engine {
                 let closed = engine.tick()
@@ -159,10 +154,65 @@ public final class TrendProcessor: @unchecked Sendable {
                 ctx.notifier.status(statusLine(rate: rate.perSecond()))
             }
         }
-        // Clean stop: what is emitted is flushed, then committed.
+        // Clean stop: the feed thread ends first (a rebalance it is waiting on still gets its answer);
+        // what was handed over is counted, then what is emitted is flushed and committed.
+        feeder.requestStop()
+        while feeder.running.load(ordering: .acquiring) {
+            ctx.heartbeat.beat()
+            if let item = feeder.queue.take(timeoutMillis: 100) { try handle(item) }
+        }
+        feeder.join()
         ctx.notifier.status("stopping: flushing \(producer.outstanding) record(s)")
         try? commitCheckpoint()
-        logger.info("trendd stopped", metadata: ["posts": "\(figures.posts)", "windows_final": "\(figures.windowsFinal)"])
+        logger.info("trendd stopped", metadata: ["posts": "\(figures.posts)", "windows_final": "\(figures.windowsFinal)",
+                                                 "feed_batches": "\(feeder.batchesHandedOver)", "feed_records": "\(feeder.recordsHandedOver)"])
+    }
+
+    private func handle(_ item: TrendFeedItem) throws {
+        switch item {
+        case .batch(let b): try count(b)
+        case .rebalance(let event, let reply): reply.answer(rebalance(event))
+        }
+    }
+
+    /// Counts one batch from the feed thread, in order; dead letters and consumer errors in their place.
+    private func count(_ b: TrendFeedBatch) throws {
+        var next = 0
+        var counted = 0
+        try b.bytes.withUnsafeBufferPointer { bytes in
+            for i in b.posts.indices {
+                while next < b.events.count && b.events[next].at == i {
+                    try handle(b.events[next].event)
+                    next += 1
+                }
+                // Between a revocation and the next assignment nothing is owned; a record of a partition
+                // not assigned to this engine is never counted (and so never covered by a commit).
+                guard let engine, assigned.contains(b.posts[i].partition) else { continue }
+                try publish(b.process(i, in: bytes, engine: engine))
+                counted += 1
+            }
+        }
+        while next < b.events.count {
+            try handle(b.events[next].event)
+            next += 1
+        }
+        if engine != nil && b.records > 0 {
+            figures.lock.withLock { figures.posts += Int64(counted) }
+            rate.add(counted)
+            dirty = true
+        }
+    }
+
+    private func handle(_ event: TrendFeedEvent) throws {
+        switch event {
+        case .consumerError(let e):
+            figures.lock.withLock { figures.kafkaError = e.description }
+            if e.isFatal { throw e }
+            ctx.logger.warning("consumer: \(e)", metadata: ["error_kind": "\(e.name)"])
+        case .deadLetter(let m, let reason):
+            guard engine != nil, assigned.contains(m.partition) else { return }
+            try deadLetter(m, reason: reason)
+        }
     }
 
     private func statusLine(rate: Double) -> String {
@@ -251,12 +301,21 @@ public final class TrendProcessor: @unchecked Sendable {
         }
     }
 
-    /// Runs inside `poll`: rebuild the engine from the committed checkpoint for the new assignment.
+    /// librdkafka's rebalance callback. Inside the feed thread's `poll` it is handed to the counting
+    /// thread (after the records polled before it); during `close` (feed thread gone) it runs here.
+    private func rebalanceArrived(_ event: RebalanceEvent) -> [TopicPartition: Int64]? {
+        if let feeder, feeder.isFeedThread { return feeder.rebalance(event) }
+        return rebalance(event)
+    }
+
+    /// On the counting thread: commit what is counted on revocation; rebuild the engine from the
+    /// committed checkpoint for a new assignment.
     private func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64]? {
         switch event {
         case .revoked(let tps, let lost):
             if !lost { try? commitCheckpoint() }
             engine = nil
+            assigned.subtract(tps.map(\.partition))
             ctx.logger.info("partitions revoked; window state dropped", metadata: ["partitions": "\(tps.count)"])
             return nil
         case .assigned(let tps):
@@ -296,6 +355,7 @@ public final class TrendProcessor: @unchecked Sendable {
                 suppressThrough = cp?.lastFinalEndMillis
             }
             engine?.assign(partitions: tps.map(\.partition))
+            assigned = Set(tps.map(\.partition))
             var starts: [TopicPartition: Int64] = [:]
             for tp in tps {
                 if let p = cp?.partitions.first(where: { $0.partition == tp.partition }), let o = p.resumeOffset {

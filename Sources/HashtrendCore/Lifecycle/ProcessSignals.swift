@@ -16,9 +16,13 @@ public enum ProcessSignals {
     /// Routes `signals` to `handler` (on a global queue) instead of their default action. Keep the
     /// returned sources alive for as long as the handling should last.
     public static func handle(_ signals: [Int32], _ handler: @escaping @Sendable (Int32) -> Void) -> [DispatchSourceSignal] {
-        signals.map { sig in
+        // A queue of its own (overcommit: always gets a thread). On `.global()` the handler could wait
+        // forever behind a caller that blocks a worker of that pool until the signal arrives, as
+        // `hashtrend broker` does.
+        let queue = DispatchQueue(label: "hashtrend.signals")
+        return signals.map { sig in
             signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             s.setEventHandler { handler(sig) }
             s.resume()
             return s

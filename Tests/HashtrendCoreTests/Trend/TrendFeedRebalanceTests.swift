@@ -138,10 +138,16 @@ import Testing
                 return nil
             case .assigned(let tps):
                 assignments += 1
+                // Retried as trendd does: on the mock, the lookup can time out while the group settles.
                 var committed: [TopicPartition: PartitionOffset] = [:]
-                do { committed = try consumer.committed(tps, timeout: .seconds(10)) } catch {
-                    problems.append("\(name): committed offsets: \(error)")
+                var lookupErrors: [String] = []
+                for _ in 0..<5 {
+                    do { committed = try consumer.committed(tps, timeout: .seconds(5)); lookupErrors = []; break } catch {
+                        lookupErrors.append("\(error)")
+                        Thread.sleep(forTimeInterval: 0.5)
+                    }
                 }
+                if !lookupErrors.isEmpty { problems.append("\(name): committed offsets: \(lookupErrors)") }
                 var starts: [TopicPartition: Int64] = [:]
                 for tp in tps {
                     let c = committed[tp]?.offset ?? KafkaOffset.invalid

@@ -52,6 +52,10 @@ struct BrokerCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before the broker's threads start: threads started earlier could swallow SIGTERM (ProcessSignals).
+        let done = DispatchSemaphore(value: 0)
+        signal(SIGPIPE, SIG_IGN)
+        let sources = ProcessSignals.handle([SIGTERM, SIGINT]) { _ in done.signal() }
         let broker = try EmbeddedBroker(nodes: nodes, topics: try topics.map(Self.parseTopic))
         if let path = bootstrapFile {
             let tmp = path + ".tmp.\(getpid())"
@@ -63,9 +67,6 @@ struct BrokerCommand: ParsableCommand {
         out.flush()
         stderrLine("hashtrend broker: \(nodes) node(s) at \(broker.bootstrapServers); topics: \(topics.isEmpty ? "(auto-created)" : topics.joined(separator: ", "))")
 
-        let done = DispatchSemaphore(value: 0)
-        signal(SIGPIPE, SIG_IGN)
-        let sources = ProcessSignals.handle([SIGTERM, SIGINT]) { _ in done.signal() }
         let b = broker
         Thread.detachNewThread {
             // EOF on stdin is normal (run in the background): the broker keeps serving.

@@ -204,7 +204,7 @@ final class DemoSupervisor: @unchecked Sendable {
     private(set) var children: [Child] = []
     private var foreground: Child?
     private let stopFlag = Atomic<Bool>(false)
-    private var sources: [DispatchSourceSignal] = []
+    private var sources: [SignalRoute] = []
     private var stopped = false
 
     init(stopTimeout: HTDuration) { self.stopTimeout = stopTimeout }

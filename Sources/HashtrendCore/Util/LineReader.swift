@@ -12,6 +12,7 @@ public final class LineReader {
     private let fd: Int32
     private let ownsFD: Bool
     private var map: UnsafeBufferPointer<UInt8>?
+    private var released = 0
     private var buffer: [UInt8]
     private var start = 0
     private var end = 0
@@ -105,6 +106,13 @@ public final class LineReader {
         guard start < map.count else { return nil }
         let base = map.baseAddress!
         let s = start
+        // Lines already handed out leave the process's resident set (they stay in the page cache), so a
+        // mapped file costs a few MiB of RSS, not its size.
+        if s - released >= 8 << 20 {
+            let upTo = s & ~(Int(getpagesize()) - 1)
+            _ = madvise(UnsafeMutableRawPointer(mutating: base + released), upTo - released, MADV_DONTNEED)
+            released = upTo
+        }
         var lineEnd = map.count
         if let p = memchr(base + s, 10, map.count - s) {
             lineEnd = base.distance(to: p.assumingMemoryBound(to: UInt8.self))

@@ -47,14 +47,14 @@ struct BenchHotpathCommand: ParsableCommand {
     @Option(help: """
         Stages to time, in order: decode, extract, count (the hot path: borrowed post views, no Strings; \
         default all three), or post-decode, post-count (Post values and WindowInput, as trendd and `trends` feed \
-        the engine). Repeatable.
+        the engine), or validate (the JSON syntax check alone: the scanner's two passes, no fields). Repeatable.
         """)
     var stage: [String] = []
 
     @Argument(help: "Input file of posts (JSON lines).")
     var file: String
 
-    static let stages = ["decode", "extract", "count", "post-decode", "post-count"]
+    static let stages = ["decode", "extract", "count", "post-decode", "post-count", "validate"]
 
     func run() throws {
         let stages = stage.isEmpty ? ["decode", "extract", "count"] : stage
@@ -69,6 +69,7 @@ struct BenchHotpathCommand: ParsableCommand {
             let reader = try LineReader(path: file, mapped: true)
             var decoder = PostDecoder(defaultSource: "replay")
             var posts: [Post] = []
+            let structure = JSONStructuralIndex()
             var n = 0, bad = 0, postCount = 0, tags = 0, windowsFinal = 0
             var checksum: Int64 = 0
             func collect(_ windows: [TrendWindow]) {
@@ -95,6 +96,16 @@ struct BenchHotpathCommand: ParsableCommand {
                     case "count":
                         postCount += try decoder.decode(line: line) { post in
                             collect(engine!.process(post, partition: 0, offset: Int64(n)))
+                        }
+                    case "validate":
+                        structure.build(line, checkUTF8: true)
+                        var scanner = JSONScanner(line, index: structure)
+                        do throws(JSONScanError) {
+                            try scanner.skipValue()
+                            try scanner.finish()
+                            postCount += structure.firstInvalidUTF8 == nil ? 1 : 0
+                        } catch {
+                            bad += 1
                         }
                     case "post-decode":
                         posts.removeAll(keepingCapacity: true)

@@ -1,42 +1,65 @@
+import CJSONIndex
+
 /// A pull scanner over the UTF-8 bytes of one JSON text, for the ingest hot path.
 ///
 /// Foundation's JSON parsers build a whole object tree for every line; ingest needs a handful of fields
 /// from lines that are mostly other things (v1.1 statuses are ~4 KB, of which ~300 bytes matter). The
-/// scanner lets the caller walk objects member by member, read the values it wants, and skip the rest
-/// quickly (string bodies are skipped 8 bytes at a time). Everything it passes over is validated, so a
-/// caller that walks to the end and calls `finish()` has checked the JSON syntax of the whole text.
+/// scanner lets the caller walk objects member by member, read the values it wants, and skip the rest.
 ///
-/// UTF-8 is not checked here: call `JSONScanner.firstInvalidUTF8(in:)` on the line first (PostDecoder
-/// does), so that string values can be turned into `String`s without repair.
+/// It works in two passes. `JSONStructuralIndex` first finds, with vector instructions, where every token
+/// starts (structural bytes, the opening quote of each string, the first byte of each number or literal)
+/// and checks every string body (control bytes, escapes). The scanner then walks those tokens: a skipped
+/// string costs one index read whatever its length, and no byte is looked at twice. Everything it passes
+/// over is validated (the grammar here, numbers and literals at their tokens, strings in the first pass),
+/// so a caller that walks to the end and calls `finish()` has checked the JSON syntax of the whole text.
+/// A string-level error is reported when the walk reaches the string that holds it, as a byte-by-byte
+/// parser would.
+///
+/// UTF-8 is not checked by the scanner: build the index with `checkUTF8: true` and look at
+/// `firstInvalidUTF8` (PostDecoder does), or call `JSONScanner.firstInvalidUTF8(in:)`.
 ///
 /// Errors are values (`JSONScanError`), never traps: truncated input, bad syntax, nesting deeper than
 /// `maxDepth` (at most 64, so the skip stack fits in one machine word).
 public struct JSONScanner {
     public let bytes: UnsafeBufferPointer<UInt8>
-    /// Offset of the next unread byte.
-    public private(set) var position: Int
     /// Containers currently open (entered with `enterObject`/`enterArray`, or being skipped).
     public private(set) var depth: Int
     public let maxDepth: Int
 
     @usableFromInline let base: UnsafePointer<UInt8>
     @usableFromInline let end: Int
+    /// Keeps the token buffer alive while the scanner (or a `PostView` holding it) exists.
+    let structure: JSONStructuralIndex
+    @usableFromInline let tokens: UnsafePointer<UInt32>
+    @usableFromInline let count: Int
+    /// The next unread token.
+    @usableFromInline var k: Int
+    /// A string-level error of the first pass: the tokens stop before it, so it is thrown on reaching the end.
+    let pending: JSONScanError?
+    let anyBackslash: Bool
 
+    /// Scans `bytes` with an index of its own (tests, tools; the hot path reuses one, see below).
     public init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 64) {
+        let index = JSONStructuralIndex()
+        index.build(bytes, checkUTF8: false)
+        self.init(bytes, index: index, maxDepth: maxDepth)
+    }
+
+    /// Scans `bytes` with `index`, which must have been built from these same bytes.
+    public init(_ bytes: UnsafeBufferPointer<UInt8>, index: JSONStructuralIndex, maxDepth: Int = 64) {
         self.bytes = bytes
         // An empty buffer may have a nil base; point at a static byte so reads are never attempted anyway.
         self.base = bytes.baseAddress ?? JSONScanner.emptyBase
         // Offsets are kept in 32 bits (JSONStringRef); beyond 2 GiB the text reads as truncated.
         self.end = min(bytes.count, Int(Int32.max))
-        self.position = 0
+        self.structure = index
+        self.tokens = UnsafePointer(index.tokens)
+        self.count = index.count
+        self.pending = index.pending
+        self.anyBackslash = index.hasBackslash
+        self.k = 0
         self.depth = 0
         self.maxDepth = max(1, min(64, maxDepth))
-    }
-
-    /// Restarts at `position` (an offset previously read from `position`), with the given open depth.
-    public mutating func seek(to position: Int, depth: Int) {
-        self.position = max(0, min(end, position))
-        self.depth = depth
     }
 
     nonisolated(unsafe) private static let emptyBase: UnsafePointer<UInt8> = {
@@ -45,35 +68,32 @@ public struct JSONScanner {
         return UnsafePointer(p)
     }()
 
-    // MARK: Whitespace and peeking
+    /// Offset of the next token (the end of the text when none is left).
+    public var position: Int { k < count ? Int(tokens[k]) : end }
 
-    /// The next significant byte, without consuming it; nil at the end of input.
+    // MARK: Tokens
+
+    /// The first byte of the next token, without consuming it; nil at the end of input.
     @inline(__always)
-    public mutating func peek() -> UInt8? {
-        var i = position
-        while i < end {
-            let c = base[i]
-            // space, \t, \n, \r
-            if c > 0x20 || (c != 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) {
-                position = i
-                return c
-            }
-            i += 1
-        }
-        position = i
-        return nil
+    public func peek() -> UInt8? {
+        k < count ? base[Int(tokens[k])] : nil
     }
+
+    /// What running out of tokens means: a string-level error found by the first pass, or a truncated text.
+    @usableFromInline var endError: JSONScanError { pending ?? .unexpectedEnd }
 
     @inline(__always)
     mutating func expect(_ byte: UInt8) throws(JSONScanError) {
-        guard let c = peek() else { throw .unexpectedEnd }
-        guard c == byte else { throw .unexpectedByte(c, at: position) }
-        position += 1
+        guard k < count else { throw endError }
+        let at = Int(tokens[k])
+        guard base[at] == byte else { throw .unexpectedByte(base[at], at: at) }
+        k &+= 1
     }
 
     /// Succeeds only if nothing but whitespace is left.
-    public mutating func finish() throws(JSONScanError) {
-        if peek() != nil { throw .trailingData(at: position) }
+    public func finish() throws(JSONScanError) {
+        if k < count { throw .trailingData(at: position) }
+        if let pending { throw pending }
     }
 
     // MARK: Containers
@@ -96,23 +116,25 @@ public struct JSONScanner {
     /// closing `}`. `first` must be true on the first call for an object; the scanner updates it.
     @inline(__always)
     public mutating func nextKey(_ first: inout Bool) throws(JSONScanError) -> JSONStringRef? {
-        guard var c = peek() else { throw .unexpectedEnd }
+        guard k < count else { throw endError }
+        var at = Int(tokens[k])
+        var c = base[at]
         if c == UInt8(ascii: "}") {
-            position += 1
+            k &+= 1
             depth -= 1
             return nil
         }
         if first {
             first = false
         } else {
-            guard c == UInt8(ascii: ",") else { throw .unexpectedByte(c, at: position) }
-            position += 1
-            guard let c2 = peek() else { throw .unexpectedEnd }
-            c = c2
+            guard c == UInt8(ascii: ",") else { throw .unexpectedByte(c, at: at) }
+            k &+= 1
+            guard k < count else { throw endError }
+            at = Int(tokens[k])
+            c = base[at]
         }
-        guard c == UInt8(ascii: "\"") else { throw .unexpectedByte(c, at: position) }
-        position += 1
-        let key = try scanStringBody()
+        guard c == UInt8(ascii: "\"") else { throw .unexpectedByte(c, at: at) }
+        let key = try stringToken(at)
         try expect(UInt8(ascii: ":"))
         return key
     }
@@ -120,9 +142,11 @@ public struct JSONScanner {
     /// True when another element follows (the scanner left at it), false after the closing `]`.
     @inline(__always)
     public mutating func nextElement(_ first: inout Bool) throws(JSONScanError) -> Bool {
-        guard let c = peek() else { throw .unexpectedEnd }
+        guard k < count else { throw endError }
+        let at = Int(tokens[k])
+        let c = base[at]
         if c == UInt8(ascii: "]") {
-            position += 1
+            k &+= 1
             depth -= 1
             return false
         }
@@ -130,22 +154,25 @@ public struct JSONScanner {
             first = false
             return true
         }
-        guard c == UInt8(ascii: ",") else { throw .unexpectedByte(c, at: position) }
-        position += 1
+        guard c == UInt8(ascii: ",") else { throw .unexpectedByte(c, at: at) }
+        k &+= 1
         return true
     }
 
     // MARK: Scalars
 
     /// Reads a string value; the result points into `bytes` (decode it with `string(_:)`).
+    @inline(__always)
     public mutating func readString() throws(JSONScanError) -> JSONStringRef {
-        try expect(UInt8(ascii: "\""))
-        return try scanStringBody()
+        guard k < count else { throw endError }
+        let at = Int(tokens[k])
+        guard base[at] == UInt8(ascii: "\"") else { throw .unexpectedByte(base[at], at: at) }
+        return try stringToken(at)
     }
 
     /// Reads `null` (returning nil) or a string.
     public mutating func readOptionalString() throws(JSONScanError) -> JSONStringRef? {
-        guard let c = peek() else { throw .unexpectedEnd }
+        guard let c = peek() else { throw endError }
         if c == UInt8(ascii: "n") {
             try scanLiteral("null")
             return nil
@@ -154,7 +181,7 @@ public struct JSONScanner {
     }
 
     public mutating func readBool() throws(JSONScanError) -> Bool {
-        guard let c = peek() else { throw .unexpectedEnd }
+        guard let c = peek() else { throw endError }
         switch c {
         case UInt8(ascii: "t"): try scanLiteral("true"); return true
         case UInt8(ascii: "f"): try scanLiteral("false"); return false
@@ -164,11 +191,10 @@ public struct JSONScanner {
 
     /// Reads a number and returns its text (validated against the JSON grammar).
     public mutating func readNumber() throws(JSONScanError) -> Range<Int> {
-        guard let c = peek() else { throw .unexpectedEnd }
+        guard let c = peek() else { throw endError }
         guard c == UInt8(ascii: "-") || (c &- 48) <= 9 else { throw .unexpectedByte(c, at: position) }
         let start = position
-        try scanNumber()
-        return start..<position
+        return start..<(try scanNumber())
     }
 
     /// Reads an integral number that fits Int64; nil when the number has a fraction, exponent or overflows.
@@ -195,8 +221,8 @@ public struct JSONScanner {
     }
 
     /// What the next value is, without consuming it.
-    public mutating func peekKind() throws(JSONScanError) -> JSONValueKind {
-        guard let c = peek() else { throw .unexpectedEnd }
+    public func peekKind() throws(JSONScanError) -> JSONValueKind {
+        guard let c = peek() else { throw endError }
         switch c {
         case UInt8(ascii: "{"): return .object
         case UInt8(ascii: "["): return .array
@@ -216,24 +242,25 @@ public struct JSONScanner {
         var level = 0
         while true {
             // Here a value is expected.
-            guard let c = peek() else { throw .unexpectedEnd }
-            var closedEmpty = false
+            guard k < count else { throw endError }
+            let at = Int(tokens[k])
+            let c = base[at]
             switch c {
             case UInt8(ascii: "\""):
-                position += 1
-                _ = try scanStringBody()
+                // Stage one checked the body and found its end; a string cut short by an error or by the
+                // end of the text is the last token, and running out of tokens reports it.
+                k &+= 1
             case UInt8(ascii: "{"), UInt8(ascii: "["):
-                position += 1
+                k &+= 1
                 level += 1
                 if depth + level > maxDepth { throw .tooDeep(maxDepth) }
                 let isObject = c == UInt8(ascii: "{")
                 stack = (stack << 1) | (isObject ? 1 : 0)
-                guard let n = peek() else { throw .unexpectedEnd }
+                guard let n = peek() else { throw endError }
                 if n == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                    position += 1
+                    k &+= 1
                     level -= 1
                     stack >>= 1
-                    closedEmpty = true
                 } else if isObject {
                     try skipKeyAndColon()
                     continue
@@ -243,136 +270,130 @@ public struct JSONScanner {
             case UInt8(ascii: "t"): try scanLiteral("true")
             case UInt8(ascii: "f"): try scanLiteral("false")
             case UInt8(ascii: "n"): try scanLiteral("null")
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try scanNumber()
-            default: throw .unexpectedByte(c, at: position)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
+            default: throw .unexpectedByte(c, at: at)
             }
-            _ = closedEmpty
             // A value is complete: close containers until one continues with ','.
             while true {
                 if level == 0 { return }
-                guard let n = peek() else { throw .unexpectedEnd }
+                guard k < count else { throw endError }
+                let at = Int(tokens[k])
+                let n = base[at]
                 let inObject = stack & 1 == 1
                 if n == UInt8(ascii: ",") {
-                    position += 1
+                    k &+= 1
                     if inObject { try skipKeyAndColon() }
                     break
                 }
                 if n == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                    position += 1
+                    k &+= 1
                     level -= 1
                     stack >>= 1
                     continue
                 }
-                throw .unexpectedByte(n, at: position)
+                throw .unexpectedByte(n, at: at)
             }
         }
     }
 
     @inline(__always)
     private mutating func skipKeyAndColon() throws(JSONScanError) {
-        try expect(UInt8(ascii: "\""))
-        _ = try scanStringBody()
+        guard k < count else { throw endError }
+        let at = Int(tokens[k])
+        guard base[at] == UInt8(ascii: "\"") else { throw .unexpectedByte(base[at], at: at) }
+        k &+= 1
         try expect(UInt8(ascii: ":"))
+    }
+
+    /// Bytes that may end a number or literal: whitespace, structural bytes and the quote (anything else
+    /// would make the token longer: `truex`, `12a`). A bit per byte value below 128.
+    @inline(__always)
+    static func endsScalar(_ c: UInt8) -> Bool {
+        let low: UInt64 = 1 << 0x09 | 1 << 0x0A | 1 << 0x0D | 1 << 0x20 | 1 << 0x22 | 1 << 0x2C | 1 << 0x3A
+        let high: UInt64 = 1 << (0x5B - 64) | 1 << (0x5D - 64) | 1 << (0x7B - 64) | 1 << (0x7D - 64)
+        if c < 64 { return (low >> c) & 1 == 1 }
+        if c < 128 { return (high >> (c &- 64)) & 1 == 1 }
+        return false
     }
 
     @inline(__always)
     private mutating func scanLiteral(_ lit: StaticString) throws(JSONScanError) {
         let n = lit.utf8CodeUnitCount
-        guard position + n <= end else { throw .unexpectedEnd }
-        let p = lit.utf8Start
-        for k in 0..<n where base[position + k] != p[k] {
-            throw .unexpectedByte(base[position + k], at: position + k)
+        let at = position
+        guard at + n <= end else {
+            // A prefix of the literal running into the end is truncation; anything else is a wrong byte.
+            for j in 0..<(end - at) where base[at + j] != lit.utf8Start[j] { throw .unexpectedByte(base[at + j], at: at + j) }
+            throw endError
         }
-        position += n
+        let p = lit.utf8Start
+        for j in 0..<n where base[at + j] != p[j] {
+            throw .unexpectedByte(base[at + j], at: at + j)
+        }
+        if at + n < end && !JSONScanner.endsScalar(base[at + n]) { throw .unexpectedByte(base[at + n], at: at + n) }
+        k &+= 1
     }
 
-    /// JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-    private mutating func scanNumber() throws(JSONScanError) {
-        var i = position
+    /// JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, at the next token; returns its end.
+    private mutating func scanNumber() throws(JSONScanError) -> Int {
+        let start = position
+        var i = start
         if i < end && base[i] == UInt8(ascii: "-") { i += 1 }
-        guard i < end else { throw .unexpectedEnd }
+        guard i < end else { throw endError }
         if base[i] == UInt8(ascii: "0") {
             i += 1
         } else if (base[i] &- 49) <= 8 {
             i += 1
             while i < end && (base[i] &- 48) <= 9 { i += 1 }
         } else {
-            throw .invalidNumber(at: position)
+            throw .invalidNumber(at: start)
         }
         if i < end && base[i] == UInt8(ascii: ".") {
             i += 1
             let s = i
             while i < end && (base[i] &- 48) <= 9 { i += 1 }
-            if i == s { throw i == end ? .unexpectedEnd : .invalidNumber(at: position) }
+            if i == s { throw i == end ? endError : .invalidNumber(at: start) }
         }
         if i < end && (base[i] | 0x20) == UInt8(ascii: "e") {
             i += 1
             if i < end && (base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-")) { i += 1 }
             let s = i
             while i < end && (base[i] &- 48) <= 9 { i += 1 }
-            if i == s { throw i == end ? .unexpectedEnd : .invalidNumber(at: position) }
+            if i == s { throw i == end ? endError : .invalidNumber(at: start) }
         }
-        position = i
+        if i < end && !JSONScanner.endsScalar(base[i]) { throw .unexpectedByte(base[i], at: i) }
+        k &+= 1
+        return i
     }
 
     // MARK: Strings
 
-    /// Scans a string body (the opening quote already consumed) up to and including the closing quote.
-    /// The body is skipped 8 bytes at a time until a quote, backslash or control byte shows up.
+    /// The string whose opening quote is the next token, at `at`; consumes it.
     @inline(__always)
-    private mutating func scanStringBody() throws(JSONScanError) -> JSONStringRef {
-        let start = position
-        var i = start
-        var escaped = false
-        while true {
-            while i &+ 8 <= end {
-                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                let m = JSONScanner.specialMask(w)
-                if m != 0 {
-                    i &+= m.trailingZeroBitCount >> 3
-                    break
-                }
-                i &+= 8
-            }
-            guard i < end else { throw .unexpectedEnd }
-            let c = base[i]
-            if c == UInt8(ascii: "\"") {
-                position = i + 1
-                return JSONStringRef(start: start, end: i, hasEscapes: escaped)
-            } else if c == UInt8(ascii: "\\") {
-                escaped = true
-                guard i + 1 < end else { throw .unexpectedEnd }
-                switch base[i + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    i += 2
-                case UInt8(ascii: "u"):
-                    guard i + 6 <= end else { throw .unexpectedEnd }
-                    guard JSONScanner.hex4(base + i + 2) != nil else { throw .invalidEscape(at: i) }
-                    i += 6
-                default:
-                    throw .invalidEscape(at: i)
-                }
-            } else if c < 0x20 {
-                throw .controlCharacterInString(at: i)
-            } else {
-                i += 1
-            }
+    private mutating func stringToken(_ at: Int) throws(JSONScanError) -> JSONStringRef {
+        // Only whitespace separates the closing quote from the next token (or the end of the text).
+        var close: Int
+        if k &+ 1 < count {
+            close = Int(tokens[k &+ 1]) &- 1
+        } else {
+            // The last token: a string cut by a first-pass error (or the end) reports that error.
+            if let pending { throw pending }
+            close = end &- 1
         }
+        while base[close] != UInt8(ascii: "\"") { close &-= 1 } // stops at `at` at the latest
+        guard close > at else { throw .unexpectedByte(base[at], at: at) }
+        k &+= 1
+        let escaped = anyBackslash && JSONScanner.containsBackslash(base + at + 1, close - at - 1)
+        return JSONStringRef(start: at + 1, end: close, hasEscapes: escaped)
     }
 
-    /// Nonzero iff some byte of `w` is `"`, `\` or below 0x20; its lowest set bit marks the first such byte
-    /// (the carries of the zero-byte trick only produce false hits above a true one).
     @inline(__always)
-    static func specialMask(_ w: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let q = w ^ (ones &* 0x22)
-        let b = w ^ (ones &* 0x5C)
-        let hasQ = (q &- ones) & ~q
-        let hasB = (b &- ones) & ~b
-        let hasCtl = (w &- ones &* 0x20) & ~w
-        return (hasQ | hasB | hasCtl) & highs
+    static func containsBackslash(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var i = 0
+        while i < n {
+            if p[i] == UInt8(ascii: "\\") { return true }
+            i += 1
+        }
+        return false
     }
 
     @inline(__always)
@@ -502,54 +523,64 @@ public struct JSONScanner {
     // MARK: UTF-8
 
     /// Offset of the first byte that is not part of well-formed UTF-8 (no overlongs, no surrogates, nothing
-    /// above U+10FFFF), or nil when all of it is well formed. ASCII goes 8 bytes at a time, and the ASCII
-    /// bytes of a word that also holds non-ASCII ones are skipped at once (texts mix the two closely).
+    /// above U+10FFFF), or nil when all of it is well formed. The same check as the index's `checkUTF8`.
     public static func firstInvalidUTF8(in b: UnsafeBufferPointer<UInt8>) -> Int? {
-        guard let p = b.baseAddress else { return nil }
-        let n = b.count
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        var i = 0
-        while i &+ 16 <= n {
-            let w0 = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
-            let w1 = UnsafeRawPointer(p + i + 8).loadUnaligned(as: UInt64.self)
-            if (w0 | w1) & highs != 0 { break }
-            i &+= 16
+        guard let p = b.baseAddress, b.count > 0 else { return nil }
+        let at = ht_utf8_first_invalid(p, b.count)
+        return at < 0 ? nil : Int(at)
+    }
+}
+
+/// The token positions of one JSON text (the scanner's first pass), in a buffer kept between texts.
+/// A class so that the hot path reuses one buffer; PostDecoder copies it before building when shared,
+/// so decoders stay independent values.
+public final class JSONStructuralIndex: @unchecked Sendable {
+    // Read once per line on the hot path: no dynamic exclusivity checks (one owner builds, then reads).
+    @exclusivity(unchecked) @usableFromInline var tokens: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) private var capacity: Int
+    /// Tokens found (all before the first string-level error, if any).
+    @exclusivity(unchecked) public private(set) var count = 0
+    /// The first string-level error (control byte, bad escape), or nil.
+    @exclusivity(unchecked) public private(set) var pending: JSONScanError?
+    /// Some string of the text holds a backslash (only then are string bodies searched for escapes).
+    @exclusivity(unchecked) public private(set) var hasBackslash = false
+    /// Offset of the first byte that is not well-formed UTF-8, when built with `checkUTF8`.
+    @exclusivity(unchecked) public private(set) var firstInvalidUTF8: Int?
+
+    public init() {
+        capacity = 1024
+        tokens = .allocate(capacity: capacity)
+    }
+
+    deinit { tokens.deallocate() }
+
+    /// Indexes `bytes` (at most 2 GiB of it, like the scanner).
+    public func build(_ bytes: UnsafeBufferPointer<UInt8>, checkUTF8: Bool) {
+        let n = min(bytes.count, Int(Int32.max) - 64)
+        // The first pass writes at most one token per byte, plus slack for its block loop.
+        if capacity < n + 64 {
+            tokens.deallocate()
+            capacity = max(n + 64, capacity * 2)
+            tokens = .allocate(capacity: capacity)
         }
-        while i < n {
-            var c = p[i]
-            if c < 0x80 {
-                if i &+ 8 <= n {
-                    let m = UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) & highs
-                    if m == 0 {
-                        i &+= 8
-                        continue
-                    }
-                    i &+= m.trailingZeroBitCount >> 3
-                    c = p[i]
-                } else {
-                    i &+= 1
-                    continue
-                }
-            }
-            // A multi-byte sequence (Unicode Table 3-7, well-formed sequences).
-            if c < 0xE0 {
-                guard c >= 0xC2, i + 1 < n, p[i + 1] & 0xC0 == 0x80 else { return i }
-                i &+= 2
-            } else if c < 0xF0 {
-                guard i + 2 < n else { return i }
-                let c1 = p[i + 1]
-                guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80,
-                      c != 0xE0 || c1 >= 0xA0, c != 0xED || c1 <= 0x9F else { return i }
-                i &+= 3
-            } else {
-                guard c <= 0xF4, i + 3 < n else { return i }
-                let c1 = p[i + 1]
-                guard c1 & 0xC0 == 0x80, p[i + 2] & 0xC0 == 0x80, p[i + 3] & 0xC0 == 0x80,
-                      c != 0xF0 || c1 >= 0x90, c != 0xF4 || c1 <= 0x8F else { return i }
-                i &+= 4
-            }
+        guard let base = bytes.baseAddress, n > 0 else {
+            count = 0
+            pending = nil
+            hasBackslash = false
+            firstInvalidUTF8 = nil
+            return
         }
-        return nil
+        var r = ht_json_index_result()
+        ht_json_index(base, n, tokens, checkUTF8 ? 1 : 0, &r)
+        count = Int(r.count)
+        hasBackslash = r.has_backslash != 0
+        firstInvalidUTF8 = r.utf8_error_at >= 0 ? Int(r.utf8_error_at) : nil
+        switch Int(r.error) {
+        case Int(HT_JSON_OK): pending = nil
+        case Int(HT_JSON_CONTROL_IN_STRING): pending = .controlCharacterInString(at: Int(r.error_at))
+        case Int(HT_JSON_INVALID_ESCAPE): pending = .invalidEscape(at: Int(r.error_at))
+        default: pending = .unexpectedEnd // the text ends inside a string
+        }
     }
 }
 

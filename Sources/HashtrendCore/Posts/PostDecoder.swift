@@ -81,6 +81,7 @@ public struct PostDecoder: Sendable {
     private var dataItems: [Fields] = []
     private var included: [Fields] = []
     private var retweeted = Fields()
+    private var structure = JSONStructuralIndex()
 
     /// The default line bound is 8 MiB: a twarc2 full-archive page (500 posts with expansions) runs to a
     /// few MB, a single stream post to a few KB.
@@ -122,8 +123,12 @@ public struct PostDecoder: Sendable {
         if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
             line = UnsafeBufferPointer(rebasing: line[3...])
         }
-        if let bad = JSONScanner.firstInvalidUTF8(in: line) { throw .invalidUTF8(offset: bad) }
-        var s = JSONScanner(line, maxDepth: maxDepth)
+        // One pass finds the tokens and checks UTF-8. The index buffer is reused line after line; a copy of
+        // this decoder shares it until one of them builds, which then takes a buffer of its own.
+        if !isKnownUniquelyReferenced(&structure) { structure = JSONStructuralIndex() }
+        structure.build(line, checkUTF8: true)
+        if let bad = structure.firstInvalidUTF8 { throw .invalidUTF8(offset: bad) }
+        var s = JSONScanner(line, index: structure, maxDepth: maxDepth)
         guard let first = s.peek() else { return }
         tagRefs.removeAll(keepingCapacity: true)
         dataItems.removeAll(keepingCapacity: true)
@@ -242,7 +247,9 @@ public struct PostDecoder: Sendable {
     }
 
     @inline(__always)
-    private func key(_ s: JSONScanner, _ k: JSONStringRef) -> Key {
+    // Static, like the helpers below: a plain method called from the mutating parsers copies the whole
+    // decoder (hundreds of bytes) per call.
+    private static func key(_ s: borrowing JSONScanner, _ k: JSONStringRef) -> Key {
         if k.hasEscapes {
             // Rare: decode and look the plain spelling up.
             var name = s.string(k)
@@ -303,7 +310,7 @@ public struct PostDecoder: Sendable {
 
     /// A string or null; any other type marks the field bad (reported after the whole line is validated).
     @inline(__always)
-    private func stringField(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> JSONStringRef? {
+    private static func stringField(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> JSONStringRef? {
         guard let c = s.peek() else { throw .unexpectedEnd }
         if c == UInt8(ascii: "\"") { return try s.readString() }
         if c != UInt8(ascii: "n") && f.bad == nil { f.bad = name }
@@ -313,7 +320,7 @@ public struct PostDecoder: Sendable {
 
     /// Reads an object only when the value is one (null is absent; other types mark the field bad).
     @inline(__always)
-    private func isObject(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> Bool {
+    private static func isObject(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString) throws(JSONScanError) -> Bool {
         guard let c = s.peek() else { throw .unexpectedEnd }
         if c == UInt8(ascii: "{") { return true }
         if c != UInt8(ascii: "n") && f.bad == nil { f.bad = name }
@@ -325,7 +332,7 @@ public struct PostDecoder: Sendable {
         try s.enterObject()
         var first = true
         while let k = try s.nextKey(&first) {
-            switch key(s, k) {
+            switch PostDecoder.key(s, k) {
             case .other:
                 try s.skipValue()
             case .v:
@@ -342,14 +349,14 @@ public struct PostDecoder: Sendable {
                 case .null: try s.skipValue()
                 default: f.bad = f.bad ?? "id"; try s.skipValue()
                 }
-            case .idStr: f.idStr = try stringField(&s, &f, "id_str")
-            case .createdAt: f.createdAt = try stringField(&s, &f, "created_at")
-            case .timestampMs: f.timestampMs = try stringField(&s, &f, "timestamp_ms")
-            case .text: f.text = try stringField(&s, &f, "text")
-            case .fullText: f.fullText = try stringField(&s, &f, "full_text")
-            case .lang: f.lang = try stringField(&s, &f, "lang")
-            case .authorID: f.authorID = try stringField(&s, &f, "author_id")
-            case .source: f.source = try stringField(&s, &f, "source")
+            case .idStr: f.idStr = try PostDecoder.stringField(&s, &f, "id_str")
+            case .createdAt: f.createdAt = try PostDecoder.stringField(&s, &f, "created_at")
+            case .timestampMs: f.timestampMs = try PostDecoder.stringField(&s, &f, "timestamp_ms")
+            case .text: f.text = try PostDecoder.stringField(&s, &f, "text")
+            case .fullText: f.fullText = try PostDecoder.stringField(&s, &f, "full_text")
+            case .lang: f.lang = try PostDecoder.stringField(&s, &f, "lang")
+            case .authorID: f.authorID = try PostDecoder.stringField(&s, &f, "author_id")
+            case .source: f.source = try PostDecoder.stringField(&s, &f, "source")
             case .isRepost:
                 switch try s.peekKind() {
                 case .bool: f.isRepost = try s.readBool()
@@ -359,17 +366,17 @@ public struct PostDecoder: Sendable {
             case .hashtags:
                 f.hashtags = try parseStringArray(&s, &f, "hashtags", "hashtags[]")
             case .entities:
-                if try isObject(&s, &f, "entities") { f.entityTags = try parseEntities(&s, &f) }
+                if try PostDecoder.isObject(&s, &f, "entities") { f.entityTags = try parseEntities(&s, &f) }
             case .noteTweet:
-                if try isObject(&s, &f, "note_tweet") { (f.noteText, f.noteTags) = try parseExtended(&s, &f) }
+                if try PostDecoder.isObject(&s, &f, "note_tweet") { (f.noteText, f.noteTags) = try parseExtended(&s, &f) }
             case .extendedTweet:
-                if try isObject(&s, &f, "extended_tweet") { (f.extText, f.extTags) = try parseExtended(&s, &f) }
+                if try PostDecoder.isObject(&s, &f, "extended_tweet") { (f.extText, f.extTags) = try parseExtended(&s, &f) }
             case .user:
-                if try isObject(&s, &f, "user") { try parseUser(&s, &f) }
+                if try PostDecoder.isObject(&s, &f, "user") { try parseUser(&s, &f) }
             case .referencedTweets:
                 try parseReferenced(&s, &f)
             case .retweetedStatus:
-                if top, try isObject(&s, &f, "retweeted_status") {
+                if top, try PostDecoder.isObject(&s, &f, "retweeted_status") {
                     var rt = Fields()
                     try parseObject(&s, &rt, top: false)
                     if let b = rt.bad, f.bad == nil { f.bad = b; f.badInRetweet = true }
@@ -404,7 +411,7 @@ public struct PostDecoder: Sendable {
                     try s.skipValue()
                 }
             case .includes:
-                if top, try isObject(&s, &f, "includes") {
+                if top, try PostDecoder.isObject(&s, &f, "includes") {
                     f.hasIncludes = true
                     try parseIncludes(&s, &f)
                 } else if !top {
@@ -476,7 +483,7 @@ public struct PostDecoder: Sendable {
                 var tag: JSONStringRef?
                 while let m = try s.nextKey(&firstMember) {
                     if s.equals(m, "tag") || s.equals(m, "text") {
-                        tag = try stringField(&s, &f, "entities.hashtags[].tag")
+                        tag = try PostDecoder.stringField(&s, &f, "entities.hashtags[].tag")
                     } else {
                         try s.skipValue()
                     }
@@ -495,8 +502,8 @@ public struct PostDecoder: Sendable {
         var first = true
         while let k = try s.nextKey(&first) {
             if s.equals(k, "full_text") || s.equals(k, "text") {
-                text = try stringField(&s, &f, "extended_tweet.full_text")
-            } else if s.equals(k, "entities"), try isObject(&s, &f, "extended_tweet.entities") {
+                text = try PostDecoder.stringField(&s, &f, "extended_tweet.full_text")
+            } else if s.equals(k, "entities"), try PostDecoder.isObject(&s, &f, "extended_tweet.entities") {
                 tags = try parseEntities(&s, &f)
             } else if !s.equals(k, "entities") {
                 try s.skipValue()
@@ -510,7 +517,7 @@ public struct PostDecoder: Sendable {
         var first = true
         while let k = try s.nextKey(&first) {
             if s.equals(k, "id_str") {
-                f.userID = try stringField(&s, &f, "user.id_str")
+                f.userID = try PostDecoder.stringField(&s, &f, "user.id_str")
             } else if s.equals(k, "id"), try s.peekKind() == .number {
                 f.userIDNumber = NumberSpan(try s.readNumber())
             } else {

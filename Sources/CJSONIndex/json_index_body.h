@@ -1,0 +1,109 @@
+// The block loop of ht_json_index, included once per instruction set by json_index.c with
+// HT_INDEX_NAME (the function to define) and HT_INDEX_MASKS (how a 64-byte block is classified).
+// Bit i of every mask stands for byte i of the block.
+
+static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, int check_utf8, ht_json_index_result *r) {
+    uint32_t n = 0;
+    uint64_t in_string = 0;    // all ones when the previous block ended inside a string
+    uint64_t escape_carry = 0; // 1 when byte 0 of this block is escaped by the previous block's last byte
+    uint64_t scalar_carry = 0; // 1 when the previous block ended in a number or literal byte
+    int32_t err = HT_JSON_OK;
+    uint32_t err_at = UINT32_MAX;
+    int64_t utf8_err = -1;
+#ifdef HT_INDEX_UTF8_BLOCK
+    ht_utf8_carry utf8_carry = {0, 0};
+#else
+    size_t utf8_next = 0;      // UTF-8 is checked up to here (a sequence may run into the next block)
+#endif
+    uint32_t any_backslash = 0;
+    uint8_t tail[64];
+    for (size_t b = 0; b < len; b += 64) {
+        const uint8_t *p = buf + b;
+        if (len - b < 64) {
+            // Spaces: no token, no control byte, no UTF-8.
+            memset(tail, ' ', sizeof tail);
+            memcpy(tail, p, len - b);
+            p = tail;
+        }
+        ht_block_masks m;
+        HT_INDEX_MASKS(p, &m);
+
+        // Escapes, in order: a backslash escapes the next byte unless it is escaped itself. Rare, so a
+        // loop over the backslashes is cheaper than the branch-free carry arithmetic.
+        uint64_t escaped = escape_carry;
+        escape_carry = 0;
+        for (uint64_t bs = m.backslash; bs; bs &= bs - 1) {
+            int i = __builtin_ctzll(bs);
+            if ((escaped >> i) & 1) continue;
+            if (i == 63) escape_carry = 1; else escaped |= 2ull << i;
+        }
+        uint64_t quotes = m.quote & ~escaped;
+        // From an opening quote (included) to its closing quote (excluded).
+        uint64_t inside = ht_prefix_xor(quotes) ^ in_string;
+        in_string = (uint64_t)((int64_t)inside >> 63);
+        uint64_t outside = ~(inside | quotes);
+        uint64_t scalar = outside & ~(m.ws | m.op);
+        uint64_t starts = scalar & ~((scalar << 1) | scalar_carry);
+        scalar_carry = scalar >> 63;
+
+        uint64_t ctl = m.ctl & inside;
+        if (ctl) {
+            uint32_t at = (uint32_t)(b + __builtin_ctzll(ctl));
+            if (at < err_at) { err = HT_JSON_CONTROL_IN_STRING; err_at = at; }
+        }
+        uint64_t starters = m.backslash & ~escaped & inside;
+        if (starters) any_backslash = 1;
+        for (; starters; starters &= starters - 1) {
+            size_t a = b + __builtin_ctzll(starters);
+            if (a >= err_at) break;
+            int e = ht_check_escape(buf, len, a);
+            if (e != HT_JSON_OK) { err = e; err_at = (uint32_t)a; break; }
+        }
+
+        // Opening quotes only (they are inside): a closing quote is the last quote before the next token.
+        uint64_t t = (m.op & outside) | (quotes & inside) | starts;
+        HT_INDEX_FLATTEN(out, n, b, t);
+
+#ifdef HT_INDEX_UTF8_BLOCK
+        if (check_utf8 && utf8_err < 0 && (m.high | utf8_carry.need)) {
+            // The block test says only whether something is wrong; the exact offset comes from the scalar check.
+            if (HT_INDEX_UTF8_BLOCK(p, &utf8_carry)) utf8_err = ht_utf8_first_invalid(buf, len);
+        }
+#else
+        if (check_utf8 && m.high && utf8_err < 0) {
+            size_t i = b + __builtin_ctzll(m.high);
+            if (i < utf8_next) i = utf8_next;
+            size_t stop = b + 64 < len ? b + 64 : len;
+            while (i < stop) {
+                if (buf[i] < 0x80) {
+                    uint64_t rest = m.high & (~0ull << (i - b));
+                    if (!rest) { i = stop; break; }
+                    i = b + __builtin_ctzll(rest);
+                }
+                int k = ht_utf8_sequence(buf, len, i);
+                if (!k) { utf8_err = (int64_t)i; break; }
+                i += (size_t)k;
+            }
+            utf8_next = i;
+        }
+#endif
+        if (err != HT_JSON_OK && (!check_utf8 || utf8_err >= 0)) break;
+    }
+#ifdef HT_INDEX_UTF8_BLOCK
+    // A sequence cut by the end of the input.
+    if (check_utf8 && utf8_err < 0 && utf8_carry.need) utf8_err = ht_utf8_first_invalid(buf, len);
+#endif
+    if (in_string && err == HT_JSON_OK) {
+        // An unterminated string: its opening quote is the last token, and reading it reports the end.
+        err = HT_JSON_TRUNCATED;
+        err_at = (uint32_t)len;
+    }
+    if (err != HT_JSON_OK) {
+        while (n > 0 && out[n - 1] >= err_at) n--;
+    }
+    r->count = n;
+    r->error = err;
+    r->error_at = err == HT_JSON_OK ? 0 : err_at;
+    r->utf8_error_at = (int32_t)utf8_err;
+    r->has_backslash = any_backslash;
+}

@@ -99,6 +99,7 @@ public struct JSONScanner {
     // MARK: Containers
 
     /// Consumes `{`.
+    @inline(__always)
     public mutating func enterObject() throws(JSONScanError) {
         try expect(UInt8(ascii: "{"))
         depth += 1
@@ -106,6 +107,7 @@ public struct JSONScanner {
     }
 
     /// Consumes `[`.
+    @inline(__always)
     public mutating func enterArray() throws(JSONScanError) {
         try expect(UInt8(ascii: "["))
         depth += 1
@@ -221,6 +223,7 @@ public struct JSONScanner {
     }
 
     /// What the next value is, without consuming it.
+    @inline(__always)
     public func peekKind() throws(JSONScanError) -> JSONValueKind {
         guard let c = peek() else { throw endError }
         switch c {
@@ -236,8 +239,24 @@ public struct JSONScanner {
 
     // MARK: Skipping
 
-    /// Skips one complete value of any kind, validating it. Iterative: nesting costs one bit per level.
+    /// Skips one complete value of any kind, validating it. Strings and numbers (most skipped values) are
+    /// handled inline; containers and literals by `skipComposite`.
+    @inline(__always)
     public mutating func skipValue() throws(JSONScanError) {
+        guard k < count else { throw endError }
+        let c = base[Int(tokens[k])]
+        if c == UInt8(ascii: "\"") {
+            k &+= 1 // the first pass checked the body
+        } else if (c &- 48) <= 9 {
+            _ = try scanNumber()
+        } else {
+            try skipComposite()
+        }
+    }
+
+    /// Iterative: nesting costs one bit per level.
+    @usableFromInline
+    mutating func skipComposite() throws(JSONScanError) {
         var stack: UInt64 = 0 // bit i set: level i (from the bottom) is an object
         var level = 0
         while true {

@@ -194,18 +194,20 @@ static inline void ht_flatten_avx2(uint32_t *out, uint32_t *n, size_t b, uint64_
 #pragma clang attribute pop
 #endif
 
-void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, int check_utf8, ht_json_index_result *result) {
+void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                   ht_json_index_result *result) {
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi")) {
-        ht_json_index_avx2(buf, len, out, check_utf8, result);
+        ht_json_index_avx2(buf, len, out, escapes, check_utf8, result);
         return;
     }
 #endif
-    ht_json_index_generic(buf, len, out, check_utf8, result);
+    ht_json_index_generic(buf, len, out, escapes, check_utf8, result);
 }
 
-void ht_json_index_portable(const uint8_t *buf, size_t len, uint32_t *out, int check_utf8, ht_json_index_result *result) {
-    ht_json_index_generic(buf, len, out, check_utf8, result);
+void ht_json_index_portable(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                            ht_json_index_result *result) {
+    ht_json_index_generic(buf, len, out, escapes, check_utf8, result);
 }
 
 int64_t ht_utf8_first_invalid(const uint8_t *s, size_t len) {

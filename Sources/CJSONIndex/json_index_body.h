@@ -2,7 +2,8 @@
 // HT_INDEX_NAME (the function to define) and HT_INDEX_MASKS (how a 64-byte block is classified).
 // Bit i of every mask stands for byte i of the block.
 
-static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, int check_utf8, ht_json_index_result *r) {
+static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                          ht_json_index_result *r) {
     uint32_t n = 0;
     uint64_t in_string = 0;    // all ones when the previous block ended inside a string
     uint64_t escape_carry = 0; // 1 when byte 0 of this block is escaped by the previous block's last byte
@@ -15,7 +16,7 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, int che
 #else
     size_t utf8_next = 0;      // UTF-8 is checked up to here (a sequence may run into the next block)
 #endif
-    uint32_t any_backslash = 0;
+    uint32_t n_escapes = 0;
     uint8_t tail[64];
     for (size_t b = 0; b < len; b += 64) {
         const uint8_t *p = buf + b;
@@ -52,10 +53,10 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, int che
             if (at < err_at) { err = HT_JSON_CONTROL_IN_STRING; err_at = at; }
         }
         uint64_t starters = m.backslash & ~escaped & inside;
-        if (starters) any_backslash = 1;
         for (; starters; starters &= starters - 1) {
             size_t a = b + __builtin_ctzll(starters);
             if (a >= err_at) break;
+            escapes[n_escapes++] = (uint32_t)a;
             int e = ht_check_escape(buf, len, a);
             if (e != HT_JSON_OK) { err = e; err_at = (uint32_t)a; break; }
         }
@@ -105,5 +106,6 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, int che
     r->error = err;
     r->error_at = err == HT_JSON_OK ? 0 : err_at;
     r->utf8_error_at = (int32_t)utf8_err;
-    r->has_backslash = any_backslash;
+    while (n_escapes > 0 && escapes[n_escapes - 1] >= (err == HT_JSON_OK ? UINT32_MAX : err_at)) n_escapes--;
+    r->escape_count = n_escapes;
 }

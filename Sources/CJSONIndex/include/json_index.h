@@ -24,15 +24,18 @@ typedef struct {
     int32_t error;           // HT_JSON_*: the first string-level error, by position
     uint32_t error_at;       // its byte offset
     int32_t utf8_error_at;   // offset of the first byte that is not well-formed UTF-8, or -1 (or not checked)
-    uint32_t has_backslash;  // some string holds a backslash (bodies need unescaping)
+    uint32_t escape_count;   // escapes written to `escapes`
 } ht_json_index_result;
 
-// Writes the byte offset of every token of `buf[0..<len]` to `out`, in order. `out` must have room for
+// Writes the byte offset of every token of `buf[0..<len]` to `out`, in order, and the offset of the
+// backslash of every escape inside a string to `escapes` (room for `len / 2 + 64`), in order. `out` must have room for
 // `len + 64` entries (the writer may store a few past the last token). `len` must be below 2^31. `check_utf8`: also validate UTF-8 over the whole input.
-void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, int check_utf8, ht_json_index_result *result);
+void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                   ht_json_index_result *result);
 
 // The same, always with the portable code (what CPUs without AVX2 run; for tests that compare the two).
-void ht_json_index_portable(const uint8_t *buf, size_t len, uint32_t *out, int check_utf8, ht_json_index_result *result);
+void ht_json_index_portable(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                            ht_json_index_result *result);
 
 // Offset of the first byte that is not part of well-formed UTF-8 (Unicode Table 3-7: no overlongs, no
 // surrogates, nothing above U+10FFFF), or -1 when all of it is well formed.

@@ -36,7 +36,11 @@ public struct JSONScanner {
     @usableFromInline var k: Int
     /// A string-level error of the first pass: the tokens stop before it, so it is thrown on reaching the end.
     let pending: JSONScanError?
-    let anyBackslash: Bool
+    /// Offsets of the escapes inside strings, in order, and the first one not before the last string read
+    /// (strings are read in order, so finding whether one has escapes is a cursor step, not a search).
+    @usableFromInline let escapes: UnsafePointer<UInt32>
+    @usableFromInline let escapeCount: Int
+    @usableFromInline var escapeCursor = 0
 
     /// Scans `bytes` with an index of its own (tests, tools; the hot path reuses one, see below).
     public init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 64) {
@@ -56,7 +60,8 @@ public struct JSONScanner {
         self.tokens = UnsafePointer(index.tokens)
         self.count = index.count
         self.pending = index.pending
-        self.anyBackslash = index.hasBackslash
+        self.escapes = UnsafePointer(index.escapes)
+        self.escapeCount = index.escapeCount
         self.k = 0
         self.depth = 0
         self.maxDepth = max(1, min(64, maxDepth))
@@ -401,18 +406,12 @@ public struct JSONScanner {
         while base[close] != UInt8(ascii: "\"") { close &-= 1 } // stops at `at` at the latest
         guard close > at else { throw .unexpectedByte(base[at], at: at) }
         k &+= 1
-        let escaped = anyBackslash && JSONScanner.containsBackslash(base + at + 1, close - at - 1)
-        return JSONStringRef(start: at + 1, end: close, hasEscapes: escaped)
-    }
-
-    @inline(__always)
-    static func containsBackslash(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        var i = 0
-        while i < n {
-            if p[i] == UInt8(ascii: "\\") { return true }
-            i += 1
+        var escaped = false
+        if escapeCursor < escapeCount {
+            while escapeCursor < escapeCount && Int(escapes[escapeCursor]) < at { escapeCursor &+= 1 }
+            escaped = escapeCursor < escapeCount && Int(escapes[escapeCursor]) < close
         }
-        return false
+        return JSONStringRef(start: at + 1, end: close, hasEscapes: escaped)
     }
 
     @inline(__always)
@@ -556,22 +555,27 @@ public struct JSONScanner {
 public final class JSONStructuralIndex: @unchecked Sendable {
     // Read once per line on the hot path: no dynamic exclusivity checks (one owner builds, then reads).
     @exclusivity(unchecked) @usableFromInline var tokens: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) @usableFromInline var escapes: UnsafeMutablePointer<UInt32>
     @exclusivity(unchecked) private var capacity: Int
     /// Tokens found (all before the first string-level error, if any).
     @exclusivity(unchecked) public private(set) var count = 0
     /// The first string-level error (control byte, bad escape), or nil.
     @exclusivity(unchecked) public private(set) var pending: JSONScanError?
-    /// Some string of the text holds a backslash (only then are string bodies searched for escapes).
-    @exclusivity(unchecked) public private(set) var hasBackslash = false
+    /// Escapes inside strings (their offsets are in `escapes`).
+    @exclusivity(unchecked) public private(set) var escapeCount = 0
     /// Offset of the first byte that is not well-formed UTF-8, when built with `checkUTF8`.
     @exclusivity(unchecked) public private(set) var firstInvalidUTF8: Int?
 
     public init() {
         capacity = 1024
         tokens = .allocate(capacity: capacity)
+        escapes = .allocate(capacity: capacity / 2 + 64)
     }
 
-    deinit { tokens.deallocate() }
+    deinit {
+        tokens.deallocate()
+        escapes.deallocate()
+    }
 
     /// Indexes `bytes` (at most 2 GiB of it, like the scanner).
     public func build(_ bytes: UnsafeBufferPointer<UInt8>, checkUTF8: Bool) {
@@ -579,20 +583,23 @@ public final class JSONStructuralIndex: @unchecked Sendable {
         // The first pass writes at most one token per byte, plus slack for its block loop.
         if capacity < n + 64 {
             tokens.deallocate()
+            escapes.deallocate()
             capacity = max(n + 64, capacity * 2)
             tokens = .allocate(capacity: capacity)
+            // An escape takes at least two bytes.
+            escapes = .allocate(capacity: capacity / 2 + 64)
         }
         guard let base = bytes.baseAddress, n > 0 else {
             count = 0
             pending = nil
-            hasBackslash = false
+            escapeCount = 0
             firstInvalidUTF8 = nil
             return
         }
         var r = ht_json_index_result()
-        ht_json_index(base, n, tokens, checkUTF8 ? 1 : 0, &r)
+        ht_json_index(base, n, tokens, escapes, checkUTF8 ? 1 : 0, &r)
         count = Int(r.count)
-        hasBackslash = r.has_backslash != 0
+        escapeCount = Int(r.escape_count)
         firstInvalidUTF8 = r.utf8_error_at >= 0 ? Int(r.utf8_error_at) : nil
         switch Int(r.error) {
         case Int(HT_JSON_OK): pending = nil

@@ -248,14 +248,14 @@ public struct PostDecoder: Sendable {
 
     @inline(__always)
     // Static, like the helpers below: a plain method called from the mutating parsers copies the whole
-    // decoder (hundreds of bytes) per call.
-    private static func key(_ s: borrowing JSONScanner, _ k: JSONStringRef) -> Key {
+    // decoder (hundreds of bytes) per call. It takes the line's base, not the scanner, for the same reason.
+    private static func key(_ base: UnsafePointer<UInt8>, _ k: JSONStringRef) -> Key {
         if k.hasEscapes {
             // Rare: decode and look the plain spelling up.
-            var name = s.string(k)
+            var name = JSONScanner.decode(k, base)
             return name.withUTF8 { PostDecoder.key(raw: $0) }
         }
-        return PostDecoder.key(raw: UnsafeBufferPointer(start: s.bytes.baseAddress! + k.start, count: k.end - k.start))
+        return PostDecoder.key(raw: UnsafeBufferPointer(start: base + k.start, count: k.end - k.start))
     }
 
     @inline(__always)
@@ -332,7 +332,7 @@ public struct PostDecoder: Sendable {
         try s.enterObject()
         var first = true
         while let k = try s.nextKey(&first) {
-            switch PostDecoder.key(s, k) {
+            switch PostDecoder.key(s.base, k) {
             case .other:
                 try s.skipValue()
             case .v:

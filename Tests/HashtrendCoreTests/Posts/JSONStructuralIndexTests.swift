@@ -138,14 +138,16 @@ import Testing
             if rng.below(4) == 0 { line.removeLast(rng.below(line.count)) }
             let cap = line.count + 64
             var fast = [UInt32](repeating: 0, count: cap), portable = [UInt32](repeating: 0, count: cap)
+            var fastEscapes = [UInt32](repeating: 0, count: cap), portableEscapes = [UInt32](repeating: 0, count: cap)
             var rf = ht_json_index_result(), rp = ht_json_index_result()
             line.withUnsafeBufferPointer { b in
-                ht_json_index(b.baseAddress, b.count, &fast, 1, &rf)
-                ht_json_index_portable(b.baseAddress, b.count, &portable, 1, &rp)
+                ht_json_index(b.baseAddress, b.count, &fast, &fastEscapes, 1, &rf)
+                ht_json_index_portable(b.baseAddress, b.count, &portable, &portableEscapes, 1, &rp)
             }
             #expect(rf.count == rp.count && rf.error == rp.error && rf.error_at == rp.error_at
-                    && rf.utf8_error_at == rp.utf8_error_at && rf.has_backslash == rp.has_backslash)
+                    && rf.utf8_error_at == rp.utf8_error_at && rf.escape_count == rp.escape_count)
             #expect(fast[..<Int(rf.count)] == portable[..<Int(rp.count)])
+            #expect(fastEscapes[..<Int(rf.escape_count)] == portableEscapes[..<Int(rp.escape_count)])
         }
     }
 }

@@ -556,7 +556,7 @@ public final class JSONStructuralIndex: @unchecked Sendable {
     // Read once per line on the hot path: no dynamic exclusivity checks (one owner builds, then reads).
     @exclusivity(unchecked) @usableFromInline var tokens: UnsafeMutablePointer<UInt32>
     @exclusivity(unchecked) @usableFromInline var escapes: UnsafeMutablePointer<UInt32>
-    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private(set) var capacity: Int
     /// Tokens found (all before the first string-level error, if any).
     @exclusivity(unchecked) public private(set) var count = 0
     /// The first string-level error (control byte, bad escape), or nil.
@@ -580,11 +580,12 @@ public final class JSONStructuralIndex: @unchecked Sendable {
     /// Indexes `bytes` (at most 2 GiB of it, like the scanner).
     public func build(_ bytes: UnsafeBufferPointer<UInt8>, checkUTF8: Bool) {
         let n = min(bytes.count, Int(Int32.max) - 64)
-        // The first pass writes at most one token per byte, plus slack for its block loop.
-        if capacity < n + 64 {
+        // The first pass writes at most one token per byte, plus slack for its block loop. After a huge
+        // line (up to maxLineBytes) the buffers shrink again, so one such line does not pin tens of MiB.
+        if capacity < n + 64 || (capacity > 1 << 20 && (n + 64) * 8 < capacity) {
             tokens.deallocate()
             escapes.deallocate()
-            capacity = max(n + 64, capacity * 2)
+            capacity = capacity < n + 64 ? max(n + 64, capacity * 2) : max(1024, (n + 64) * 2)
             tokens = .allocate(capacity: capacity)
             // An escape takes at least two bytes.
             escapes = .allocate(capacity: capacity / 2 + 64)

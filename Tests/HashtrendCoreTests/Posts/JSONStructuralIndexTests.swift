@@ -150,4 +150,22 @@ import Testing
             #expect(fastEscapes[..<Int(rf.escape_count)] == portableEscapes[..<Int(rp.escape_count)])
         }
     }
+
+    /// One huge line does not pin its token buffer: the next ordinary line gets a small one again.
+    @Test func buffersShrinkAfterAHugeLine() throws {
+        let index = JSONStructuralIndex()
+        let huge = Array(("[" + String(repeating: "1,", count: 1_500_000) + "1]").utf8)
+        huge.withUnsafeBufferPointer { index.build($0, checkUTF8: true) }
+        #expect(index.count == 3_000_003) // [, 1.5M times "1" and ",", the last 1, ]
+        #expect(index.capacity >= huge.count)
+        let small = Array(#"{"a":"b"}"#.utf8)
+        small.withUnsafeBufferPointer { index.build($0, checkUTF8: true) }
+        #expect(index.count == 5)
+        #expect(index.capacity < 1 << 16)
+        try small.withUnsafeBufferPointer { b in
+            var s = JSONScanner(b, index: index)
+            try s.skipValue()
+            try s.finish()
+        }
+    }
 }

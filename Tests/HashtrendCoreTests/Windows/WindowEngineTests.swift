@@ -247,6 +247,26 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         #expect(out[0].top.map(\.tag) == ["y"])
     }
 
+    /// The engine does not recompute the min watermark for every record: a record that neither advances
+    /// its partition nor wakes it must still notice that time made another partition idle.
+    @Test func recordAfterAnotherPartitionTimedOutReleasesFinality() throws {
+        let clock = FakeClock()
+        var c = Self.tumbling
+        c.idleTimeout = .seconds(30)
+        let e = try WindowEngine(config: c, clock: clock.clock)
+        e.assign(partitions: [0, 1])
+        _ = e.process(post(1, 0, "a", 500, []))
+        var out = e.process(post(0, 0, "b", 1_000, tags(("x", "x"))))
+        out += e.process(post(0, 1, "c", 35_000, []))
+        clock.advance(29_999)
+        out += e.process(post(0, 2, "d", 34_500, []))      // p0 active, not advancing; p1 not idle yet
+        #expect(out.isEmpty)
+        clock.advance(1)
+        out = e.process(post(0, 3, "e", 34_600, []))       // no tick: p1 has been silent for 30 s
+        #expect(out.map(\.windowEndMillis) == [T0 + 10_000, T0 + 20_000, T0 + 30_000])
+        #expect(out.allSatisfy { $0.final })
+    }
+
     /// A partition back from idle adds to a pane already in the running window sum: later windows must
     /// still be the exact sum of their panes.
     @Test func revivedPartitionKeepsRunningSumExact() throws {

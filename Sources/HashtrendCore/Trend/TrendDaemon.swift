@@ -179,15 +179,23 @@ public final class TrendProcessor: @unchecked Sendable {
     private func count(_ b: TrendFeedBatch) throws {
         var next = 0
         var counted = 0
+        // A batch holds runs of one partition: look the assignment up once per run, not per post.
+        var known: Int32 = -1
         try b.bytes.withUnsafeBufferPointer { bytes in
             for i in b.posts.indices {
                 while next < b.events.count && b.events[next].at == i {
                     try handle(b.events[next].event)
                     next += 1
+                    known = -1
                 }
                 // Between a revocation and the next assignment nothing is owned; a record of a partition
                 // not assigned to this engine is never counted (and so never covered by a commit).
-                guard let engine, assigned.contains(b.posts[i].partition) else { continue }
+                guard let engine else { continue }
+                let partition = b.posts[i].partition
+                if partition != known {
+                    guard assigned.contains(partition) else { continue }
+                    known = partition
+                }
                 try publish(b.process(i, in: bytes, engine: engine))
                 counted += 1
             }

@@ -190,7 +190,8 @@ public final class PostPublisher: @unchecked Sendable {
     /// Queues the full batch for the flush thread; waits while both spare buffers are still queued
     /// (back-pressure: at most two batches ahead of the journal).
     private func handOffFull() {
-        handOff.enqueue { b in takeBatch(into: &b) }
+        // After close() (no flush thread) a full batch is flushed in place.
+        if !handOff.enqueue({ b in takeBatch(into: &b) }) { flush() }
     }
 
     /// Writes the current batch to the journal, then hands its posts to the producer (or, while
@@ -481,18 +482,22 @@ final class BatchHandOff: @unchecked Sendable {
     var queuedPosts: Int { cond.withLock { posts } }
 
     /// Swaps a free buffer in for the full batch (`take`, called with `cond` held so that batches
-    /// queue in the order they were taken) and queues it; waits for a free buffer.
-    func enqueue(_ take: (inout JournalBatch) -> [(key: [UInt8], value: [UInt8])]) {
+    /// queue in the order they were taken) and queues it; waits for a free buffer. False once stopped
+    /// (nothing taken: the caller flushes in place).
+    @discardableResult
+    func enqueue(_ take: (inout JournalBatch) -> [(key: [UInt8], value: [UInt8])]) -> Bool {
         cond.lock()
         defer { cond.unlock() }
-        while free.isEmpty { cond.wait() }
+        while free.isEmpty && !stopped { cond.wait() }
+        if stopped { return false }
         // Buffers move (`consume`): a second reference would make the next append copy the buffer.
         var b = free.removeLast()
         let raws = take(&b)
-        if b.isEmpty { free.append(consume b); return }   // another thread flushed it meanwhile
+        if b.isEmpty { free.append(consume b); return true }   // another thread flushed it meanwhile
         posts += b.count
         queue.append((consume b, raws))
         cond.broadcast()
+        return true
     }
 
     /// The flush thread: the next queued batch, with the turn; nil once stopped and empty.

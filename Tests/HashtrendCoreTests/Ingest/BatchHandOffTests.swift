@@ -55,5 +55,11 @@ struct BatchHandOffTests {
         var waited = 0
         while !flusher.isFinished && waited < 200 { usleep(10_000); waited += 1 }
         #expect(flusher.isFinished, "stop() ends the flush thread")
+        // Once stopped nothing is queued (nobody would flush it): the caller flushes in place.
+        current.append(key: Array("late".utf8), value: Array("{}".utf8))
+        let queued = handOff.enqueue { b in swap(&b, &current); return [] }
+        #expect(!queued && current.count == 1)
+        handOff.flushNow(take: { b in swap(&b, &current); return [] }, write: { b, _ in write(b) })
+        #expect(written.withLock { $0 }.last == "late")
     }
 }

@@ -9,9 +9,10 @@ import Darwin
 /// post straight into `bytes`, the journal writes the frame with one `write`, and the producer copies
 /// key and value from the same bytes. Reused across batches (no allocation once grown).
 ///
-/// Frame: `HTJF | count u32 | payloadBytes u32 | 0 u32 | firstSeq u64 | checksum u64` (32 bytes,
+/// Frame: `HTJF | count u32 | payloadBytes u32 | kind u32 | firstSeq u64 | checksum u64` (32 bytes,
 /// little-endian), then per record `keyLen u32 | valueLen u32 | key | value`. The checksum covers the
-/// payload and the first 24 header bytes.
+/// payload and the first 24 header bytes; `kind` says which checksum: 1 = `InflightJournal.checksum4`
+/// (written now), 0 = `InflightJournal.checksum` (frames of earlier versions, still read).
 public struct JournalBatch {
     public static let headerBytes = 32
     public private(set) var bytes: [UInt8]
@@ -21,7 +22,7 @@ public struct JournalBatch {
     public init(capacity: Int = 256 << 10) {
         bytes = [UInt8](repeating: 0, count: Self.headerBytes)
         bytes.reserveCapacity(capacity)
-        starts.reserveCapacity(1024)
+        if capacity > 0 { starts.reserveCapacity(1024) }
     }
 
     public var count: Int { starts.count }
@@ -38,8 +39,9 @@ public struct JournalBatch {
     public mutating func append(key: UnsafeBufferPointer<UInt8>, writeValue: (inout [UInt8]) -> Void) {
         let start = bytes.count
         starts.append(start)
-        Self.put32(UInt32(key.count), into: &bytes)
-        Self.put32(0, into: &bytes)
+        // keyLen and a placeholder valueLen in one append.
+        var lengths = UInt64(UInt32(key.count)).littleEndian
+        withUnsafeBytes(of: &lengths) { bytes.append(contentsOf: $0.bindMemory(to: UInt8.self)) }
         bytes.append(contentsOf: key)
         let valueStart = bytes.count
         writeValue(&bytes)
@@ -77,17 +79,13 @@ public struct JournalBatch {
             b.storeBytes(of: InflightJournal.frameMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
             b.storeBytes(of: count.littleEndian, toByteOffset: 4, as: UInt32.self)
             b.storeBytes(of: payload.littleEndian, toByteOffset: 8, as: UInt32.self)
-            b.storeBytes(of: UInt32(0), toByteOffset: 12, as: UInt32.self)
+            b.storeBytes(of: InflightJournal.frameKind4Lane.littleEndian, toByteOffset: 12, as: UInt32.self)
             b.storeBytes(of: firstSeq.littleEndian, toByteOffset: 16, as: UInt64.self)
-            let sum = InflightJournal.checksum(UnsafeRawBufferPointer(rebasing: b[0..<24]), UnsafeRawBufferPointer(rebasing: b[Self.headerBytes...]))
+            let sum = InflightJournal.checksum4(UnsafeRawBufferPointer(rebasing: b[0..<24]), UnsafeRawBufferPointer(rebasing: b[Self.headerBytes...]))
             b.storeBytes(of: sum.littleEndian, toByteOffset: 24, as: UInt64.self)
         }
     }
 
-    @inline(__always) static func put32(_ v: UInt32, into b: inout [UInt8]) {
-        b.append(UInt8(truncatingIfNeeded: v)); b.append(UInt8(truncatingIfNeeded: v >> 8))
-        b.append(UInt8(truncatingIfNeeded: v >> 16)); b.append(UInt8(truncatingIfNeeded: v >> 24))
-    }
 }
 
 /// Which sequence numbers are resolved, as a bitmap ring over the unresolved span: resolving is O(1)
@@ -171,6 +169,8 @@ public final class InflightJournal: @unchecked Sendable {
     public let directory: String
     public let segmentBytes: Int64
     static let frameMagic: UInt32 = 0x464A_5448 // "HTJF"
+    /// The frame's `kind` when its checksum is `checksum4`.
+    static let frameKind4Lane: UInt32 = 1
     static let resolvedMagic: UInt64 = 0x4854_4A52_4553_4F4C
 
     private struct Segment { let firstSeq: UInt64; var lastSeq: UInt64; let path: String }
@@ -231,11 +231,14 @@ public final class InflightJournal: @unchecked Sendable {
                     let magic = UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
                     let count = Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
                     let payload = Int(UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+                    let kind = UInt32(littleEndian: h.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
                     let first = UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
                     let sum = UInt64(littleEndian: h.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
-                    guard magic == Self.frameMagic, first == expect, h.count - JournalBatch.headerBytes >= payload else { break }
+                    guard magic == Self.frameMagic, first == expect, h.count - JournalBatch.headerBytes >= payload,
+                          kind == 0 || kind == Self.frameKind4Lane else { break }
                     let body = UnsafeRawBufferPointer(rebasing: h[JournalBatch.headerBytes..<(JournalBatch.headerBytes + payload)])
-                    guard Self.checksum(UnsafeRawBufferPointer(rebasing: h[0..<24]), body) == sum else { break }
+                    let head = UnsafeRawBufferPointer(rebasing: h[0..<24])
+                    guard (kind == 0 ? Self.checksum(head, body) : Self.checksum4(head, body)) == sum else { break }
                     var p = 0
                     var records: [(key: [UInt8], value: [UInt8])] = []
                     for _ in 0..<count {
@@ -374,8 +377,43 @@ public final class InflightJournal: @unchecked Sendable {
         return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".jnl"
     }
 
-    /// A fast 64-bit checksum (multiply-rotate over 8-byte words): catches torn and garbage frames; not
-    /// cryptographic.
+    /// `checksum` in four independent lanes over 32-byte blocks: the same kind of mixing, but the
+    /// multiplications of one block do not wait for each other, so it runs about 4x faster (it reads every
+    /// byte journaled). Catches torn and garbage frames; not cryptographic.
+    static func checksum4(_ header: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> UInt64 {
+        let k: UInt64 = 0xFF51_AFD7_ED55_8CCD
+        var a: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(body.count)
+        var b: UInt64 = a &+ 0x6A09_E667_F3BC_C909
+        var c: UInt64 = a &+ 0xBB67_AE85_84CA_A73B
+        var d: UInt64 = a &+ 0x3C6E_F372_FE94_F82B
+        @inline(__always) func lane(_ h: inout UInt64, _ w: UInt64) {
+            h = (h ^ w) &* k
+            h = (h << 29) | (h >> 35)
+        }
+        for part in [header, body] {
+            guard let p = part.baseAddress else { lane(&a, 0x100); continue }
+            let n = part.count
+            var i = 0
+            while n - i >= 32 {
+                lane(&a, p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                lane(&b, p.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+                lane(&c, p.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+                lane(&d, p.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self))
+                i += 32
+            }
+            while n - i >= 8 { lane(&a, p.loadUnaligned(fromByteOffset: i, as: UInt64.self)); i += 8 }
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n { tail |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << shift; shift += 8; i += 1 }
+            lane(&b, tail ^ 0x100)
+        }
+        var h = a ^ ((b << 16) | (b >> 48)) ^ ((c << 32) | (c >> 32)) ^ ((d << 48) | (d >> 16))
+        h = (h ^ (h >> 33)) &* 0xC4CE_B9FE_1A85_EC53
+        return h ^ (h >> 33)
+    }
+
+    /// A fast 64-bit checksum (multiply-rotate over 8-byte words), of the frames of earlier versions
+    /// (kind 0): catches torn and garbage frames; not cryptographic.
     static func checksum(_ header: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(body.count)
         @inline(__always) func mix(_ w: UInt64) {

@@ -28,10 +28,12 @@ struct PendingRecord {
 /// optional raw mirror, dead letters with their reason. Thread-safe: stream sources call it from
 /// their own threads.
 ///
-/// Posts are encoded into a batch (`JournalBatch`); `flush()` (called when a batch is full, when the
-/// source goes idle, and once a second) writes the batch to the in-flight journal and only then hands
-/// its posts to librdkafka, which copies them from the batch's bytes. The journal is the durability
-/// boundary for a process kill (see `InflightJournal`): a post is resolved there once Kafka
+/// Posts are encoded into a batch (`JournalBatch`). A full batch is handed to the publisher's flush
+/// thread, which writes it to the in-flight journal and only then hands its posts to librdkafka (which
+/// copies them from the batch's bytes), while the source goes on decoding and encoding the next batch;
+/// `flush()` (when the source goes idle, and once a second) does the same for the current batch and
+/// returns once it is done. Batches are flushed one at a time, oldest first. The journal is the
+/// durability boundary for a process kill (see `InflightJournal`): a post is resolved there once Kafka
 /// acknowledged it or once it is durably in the spool.
 ///
 /// Nothing is dropped when Kafka is away: while the brokers are unreachable (or a delivery failed, or
@@ -47,19 +49,21 @@ public final class PostPublisher: @unchecked Sendable {
     let journal: InflightJournal
     private let tweets: ProducerTopic
     private let lock = NSLock()
-    private var recent: RecentIDs
-    private var figures = PublisherFigures()
+    // The per-post state: always under `lock`, so the run-time exclusivity checks are skipped (they
+    // showed in profiles of the per-post path).
+    @exclusivity(unchecked) private var recent: RecentIDs
+    @exclusivity(unchecked) private var figures = PublisherFigures()
     /// Posts go to the spool rather than to Kafka (outage, or a backlog still to drain).
     private var spooling = false
     /// Posts the spool refused (full): retried by `syncSpool`.
     private var pendingSpool: [PendingRecord] = []
     /// The batch being filled, and the raw payloads of its posts (`--raw-topic`).
-    private var batch = JournalBatch()
+    @exclusivity(unchecked) private var batch = JournalBatch()
     private var batchRaw: [(key: [UInt8], value: [UInt8])] = []
-    /// Serializes flushes, so batches reach the journal and the producer in the same order.
-    private let flushLock = NSLock()
-    private var spare = JournalBatch()
-    /// Journal write failures already logged (guarded by `flushLock`).
+    /// Full batches on their way to the journal and the producer, and the flush thread.
+    private let handOff = BatchHandOff(buffers: 2)
+    private var flusher: BlockingThread?
+    /// Journal write failures already logged (guarded by `handOff`'s flushing turn).
     private var journalErrorsLogged: Int64 = 0
     /// A batch is flushed at this many posts or bytes.
     public let maxBatchPosts: Int
@@ -103,7 +107,9 @@ public final class PostPublisher: @unchecked Sendable {
         // waits there and goes out first when it is back, ahead of everything spooled meanwhile. A timeout
         // would fail it into the spool behind newer posts, which reorders the partition and turns it late
         // for trendd. A kill meanwhile is covered by the in-flight journal.
-        producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "0"]), logger: logger) { report in
+        // Acknowledgements only resolve journal seqs: served every 5 ms in bulk while busy (`reportPause`).
+        producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "0"]), logger: logger,
+                                     reportPause: HTDuration(millis: 5), onDelivery: { report in
             // A record drained from the spool: it stays there until acknowledged, so a failure is only
             // noted (the drain pauses and sends it again), never spooled a second time.
             if let tag = report.tag, tag & DrainTracker.tagBit != 0 {
@@ -118,10 +124,22 @@ public final class PostPublisher: @unchecked Sendable {
             // `syncSpool`, dead letters held (with their headers) and sent again once Kafka answers.
             guard let v = report.value, report.topic != "" else { return }
             if report.topic == dlqTopic { deadLetters.failed(v) } else { failures.add(report.key, v, report.topic, report.tag) }
-        }
+        }, onAcknowledged: { tag in
+            // The common case, without a `DeliveryReport`: the same as a report without error above.
+            if tag & DrainTracker.tagBit != 0 { drained.report(seq: tag & ~DrainTracker.tagBit, ok: true) } else { journal.resolve(tag) }
+        })
         tweets = try producer.topic(topic)
         self.failures = failures
         self.deadLetters = deadLetters
+        // The thread holds the publisher until `close()` stops it (a weak reference would put every
+        // retain of the publisher on the slow, side-table path).
+        let handOff = self.handOff
+        flusher = BlockingThread(name: "ingest-flush") {
+            while var item = handOff.next() {
+                self.write(&item.batch, raws: item.raws)
+                handOff.done(&item.batch)
+            }
+        }
         if spool.count > 0 {
             spooling = true
             logger.warning("spool holds \(spool.count) post(s) from an earlier run; draining them first", metadata: ["spool_bytes": "\(spool.bytes)"])
@@ -143,7 +161,7 @@ public final class PostPublisher: @unchecked Sendable {
             if rawTopic != nil, let raw { batchRaw.append((Array(post.id.utf8), raw)) }
             return batch.count >= maxBatchPosts || batch.bytes.count >= maxBatchBytes
         }
-        if full { flush() }
+        if full { handOffFull() }
     }
 
     /// `publish` for a post lent by `PostDecoder.decode(line:views:)` (replay): encoded from the line's
@@ -157,22 +175,35 @@ public final class PostPublisher: @unchecked Sendable {
                 return batch.count >= maxBatchPosts || batch.bytes.count >= maxBatchBytes
             }
         }
-        if full { flush() }
+        if full { handOffFull() }
+    }
+
+    /// Takes the current batch out (under `lock`), leaving an empty buffer in its place.
+    private func takeBatch(into b: inout JournalBatch) -> [(key: [UInt8], value: [UInt8])] {
+        lock.withLock {
+            swap(&b, &batch)
+            defer { batchRaw.removeAll() }
+            return batchRaw
+        }
+    }
+
+    /// Queues the full batch for the flush thread; waits while both spare buffers are still queued
+    /// (back-pressure: at most two batches ahead of the journal).
+    private func handOffFull() {
+        // After close() (no flush thread) a full batch is flushed in place.
+        if !handOff.enqueue({ b in takeBatch(into: &b) }) { flush() }
     }
 
     /// Writes the current batch to the journal, then hands its posts to the producer (or, while
-    /// spooling, writes them to the spool).
+    /// spooling, writes them to the spool), on the calling thread, after the batches queued before it.
     public func flush() {
-        flushLock.withLock {
-            var b = JournalBatch(capacity: 0)
-            swap(&b, &spare)
-            let raws: [(key: [UInt8], value: [UInt8])] = lock.withLock {
-                swap(&b, &batch)
-                defer { batchRaw.removeAll() }
-                return batchRaw
-            }
-            defer { b.removeAll(); swap(&b, &spare) }
-            guard !b.isEmpty else { return }
+        handOff.flushNow(take: { takeBatch(into: &$0) }, write: { write(&$0, raws: $1) })
+    }
+
+    /// Journal, then producer or spool, for one batch (one batch at a time: `BatchHandOff` serializes).
+    private func write(_ b: inout JournalBatch, raws: [(key: [UInt8], value: [UInt8])]) {
+        guard !b.isEmpty else { return }
+        do {
             // Deciding to spool and writing to the spool under the lock: the drain's switch back to
             // direct production (under the same lock) then never leaves a batch behind in the spool.
             let spooled = lock.withLock { () -> Bool in
@@ -369,7 +400,7 @@ public final class PostPublisher: @unchecked Sendable {
     }
 
     public var outstanding: Int {
-        producer.outstanding + failures.count + deadLetters.heldCount + lock.withLock { batch.count }
+        producer.outstanding + failures.count + deadLetters.heldCount + handOff.queuedPosts + lock.withLock { batch.count }
     }
 
     /// Sends the dead letters held during an outage (or returned by a failed delivery), oldest first.
@@ -419,6 +450,9 @@ public final class PostPublisher: @unchecked Sendable {
         if deadLetters.heldCount > 0 {
             logger.error("\(deadLetters.heldCount) dead letter(s) not delivered: Kafka did not answer before shutdown", metadata: ["error_kind": "undelivered"])
         }
+        handOff.stop()
+        flusher?.join()
+        flusher = nil
         producer.close(timeout: HTDuration(millis: 100))
         let pending = journal.pending
         journal.close()
@@ -427,6 +461,91 @@ public final class PostPublisher: @unchecked Sendable {
         }
         try? spool.close()
     }
+}
+
+/// The hand-off of full batches from the source's thread to the publisher's flush thread, with the
+/// buffers they travel in. One batch is flushed at a time (a turn), oldest first: by the flush thread
+/// for queued batches, by the caller of `flushNow` for the current one (after those queued before it),
+/// so batches reach the journal and the producer in the order they were filled.
+final class BatchHandOff: @unchecked Sendable {
+    typealias Item = (batch: JournalBatch, raws: [(key: [UInt8], value: [UInt8])])
+    private let cond = NSCondition()
+    private var queue: [Item] = []
+    private var free: [JournalBatch]
+    private var turnTaken = false
+    private var stopped = false
+    private var posts = 0
+
+    init(buffers: Int) { free = (0..<max(1, buffers)).map { _ in JournalBatch() } }
+
+    /// Posts in queued batches and in the batch being flushed.
+    var queuedPosts: Int { cond.withLock { posts } }
+
+    /// Swaps a free buffer in for the full batch (`take`, called with `cond` held so that batches
+    /// queue in the order they were taken) and queues it; waits for a free buffer. False once stopped
+    /// (nothing taken: the caller flushes in place).
+    @discardableResult
+    func enqueue(_ take: (inout JournalBatch) -> [(key: [UInt8], value: [UInt8])]) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        while free.isEmpty && !stopped { cond.wait() }
+        if stopped { return false }
+        // Buffers move (`consume`): a second reference would make the next append copy the buffer.
+        var b = free.removeLast()
+        let raws = take(&b)
+        if b.isEmpty { free.append(consume b); return true }   // another thread flushed it meanwhile
+        posts += b.count
+        queue.append((consume b, raws))
+        cond.broadcast()
+        return true
+    }
+
+    /// The flush thread: the next queued batch, with the turn; nil once stopped and empty.
+    func next() -> Item? {
+        cond.lock()
+        defer { cond.unlock() }
+        while (queue.isEmpty || turnTaken) && !(stopped && queue.isEmpty) { cond.wait() }
+        guard !queue.isEmpty else { return nil }
+        turnTaken = true
+        return queue.removeFirst()
+    }
+
+    /// The flush thread is done with a batch: its buffer goes back, emptied (`b` is left a placeholder),
+    /// and the turn is released.
+    func done(_ b: inout JournalBatch) {
+        let n = b.count
+        b.removeAll()
+        var buffer = JournalBatch(capacity: 0)
+        swap(&buffer, &b)
+        cond.lock()
+        posts -= n
+        free.append(consume buffer)
+        turnTaken = false
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Once every batch queued before is flushed, takes the current batch (`take`, with `cond` held, as
+    /// in `enqueue`) and flushes it (`write`) on the caller's thread.
+    func flushNow(take: (inout JournalBatch) -> [(key: [UInt8], value: [UInt8])],
+                  write: (inout JournalBatch, [(key: [UInt8], value: [UInt8])]) -> Void) {
+        cond.lock()
+        while !queue.isEmpty || turnTaken || free.isEmpty { cond.wait() }
+        turnTaken = true
+        var b = free.removeLast()
+        let raws = take(&b)
+        cond.unlock()
+        write(&b, raws)
+        b.removeAll()
+        cond.lock()
+        free.append(consume b)
+        turnTaken = false
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The flush thread ends once the queue is empty.
+    func stop() { cond.withLock { stopped = true; cond.broadcast() } }
 }
 
 /// Records Kafka refused after all retries, waiting to be spooled.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The last `capacity` post ids seen, to drop duplicates a reconnect with backfill (or X itself,
 /// which documents duplicate delivery) produces. Oldest id evicted first; memory is bounded.
 /// Not thread-safe: one per stream, used on its thread.
@@ -5,11 +7,16 @@
 /// Runs once per ingested post, so it avoids `Set<String>` (three SipHash passes and scattered string
 /// reads per post): an open-addressing table of one word per id (the high 36 bits of a fingerprint of
 /// the id's bytes, the low 28 bits its place in the ring of ids) answers with about one cache miss; a
-/// fingerprint match is confirmed by comparing the ids, so the answer is exact.
+/// fingerprint match is confirmed by comparing the ids, so the answer is exact. The ring keeps each id's
+/// bytes in a fixed 32-byte slot (X and Mastodon ids are 18-19 digits), so a new id costs no allocation
+/// and an evicted one no release; a longer id keeps its bytes in a side table.
 public struct RecentIDs: Sendable {
     public let capacity: Int
-    private var ring: [String] = []
-    /// The fingerprint of each id in `ring`: eviction finds its slot without reading the old string.
+    /// `slotBytes` per ring entry: the id's length, then up to `inlineBytes` of its UTF-8 (an id longer
+    /// than that is in `longIDs`, by ring index).
+    private var slots: [UInt8] = []
+    private var longIDs: [Int: [UInt8]] = [:]
+    /// The fingerprint of each ring entry: eviction finds its table slot without reading the old id.
     private var ringPrints: [UInt64] = []
     private var next = 0
     /// `fingerprint & fpMask | ringIndex`, 0 for an empty slot (a fingerprint is never 0 in its bits).
@@ -17,6 +24,8 @@ public struct RecentIDs: Sendable {
     private var mask: Int
     private static let indexBits: UInt64 = 28
     private static let indexMask: UInt64 = (1 << indexBits) - 1
+    private static let slotBytes = 32
+    private static let inlineBytes = slotBytes - 1
 
     public init(capacity: Int) {
         precondition(capacity > 0 && capacity <= Int(Self.indexMask) + 1)
@@ -25,67 +34,92 @@ public struct RecentIDs: Sendable {
         let size = 1 << 10
         table = [UInt64](repeating: 0, count: size)
         mask = size - 1
-        ring.reserveCapacity(min(capacity, 1 << 16))
+        slots.reserveCapacity(min(capacity, 1 << 16) * Self.slotBytes)
         ringPrints.reserveCapacity(min(capacity, 1 << 16))
     }
 
-    public var count: Int { ring.count }
-    public func contains(_ id: String) -> Bool { find(id, Self.fingerprint(id)) != nil }
+    public var count: Int { ringPrints.count }
+
+    public func contains(_ id: String) -> Bool {
+        var id = id
+        return id.withUTF8 { find($0, Self.fingerprint(bytes: $0)) != nil }
+    }
 
     /// Records `id`; returns false when it was already among the recent ids (a duplicate).
     @discardableResult
     public mutating func insert(_ id: String) -> Bool {
-        let fp = Self.fingerprint(id)
+        var id = id
+        return id.withUTF8 { insert(utf8: $0) }
+    }
+
+    /// `insert` for an id given as UTF-8 bytes.
+    @discardableResult
+    public mutating func insert(utf8 id: UnsafeBufferPointer<UInt8>) -> Bool {
+        let fp = Self.fingerprint(bytes: id)
         guard find(id, fp) == nil else { return false }
         insertNew(id, fp)
         return true
     }
 
-    /// `insert` for an id given as UTF-8 bytes: a String is made only for a new id.
-    @discardableResult
-    public mutating func insert(utf8 id: UnsafeBufferPointer<UInt8>) -> Bool {
-        let fp = Self.fingerprint(bytes: id)
-        let high = fp & ~Self.indexMask
-        var i = Self.home(fp, mask)
-        while true {
-            let w = table[i]
-            if w == 0 { break }
-            if w & ~Self.indexMask == high && ring[Int(w & Self.indexMask)].utf8.elementsEqual(id) { return false }
-            i = (i + 1) & mask
-        }
-        insertNew(String(decoding: id, as: UTF8.self), fp)
-        return true
-    }
-
-    private mutating func insertNew(_ id: String, _ fp: UInt64) {
+    private mutating func insertNew(_ id: UnsafeBufferPointer<UInt8>, _ fp: UInt64) {
         let at: Int
-        if ring.count < capacity {
-            at = ring.count
-            ring.append(id)
+        if ringPrints.count < capacity {
+            at = ringPrints.count
             ringPrints.append(fp)
-            if ring.count * 2 > table.count { grow() }
+            slots.append(contentsOf: repeatElement(0, count: Self.slotBytes))
+            if ringPrints.count * 2 > table.count { grow() }
         } else {
             at = next
             remove(slotOf(index: at, fp: ringPrints[at]))
-            ring[at] = id
             ringPrints[at] = fp
-            next = (next + 1) % capacity
+            next = next + 1 == capacity ? 0 : next + 1
         }
+        store(id, at: at)
         var i = Self.home(fp, mask)
         while table[i] != 0 { i = (i + 1) & mask }
         table[i] = (fp & ~Self.indexMask) | UInt64(at)
     }
 
+    /// Writes `id` into ring slot `at` (its long form aside when it does not fit).
+    private mutating func store(_ id: UnsafeBufferPointer<UInt8>, at: Int) {
+        let n = id.count
+        if n > Self.inlineBytes {
+            longIDs[at] = Array(id)
+        } else if !longIDs.isEmpty {
+            longIDs[at] = nil
+        }
+        slots.withUnsafeMutableBufferPointer { s in
+            let o = at * Self.slotBytes
+            s[o] = UInt8(truncatingIfNeeded: min(n, 255))
+            if n <= Self.inlineBytes, n > 0 { (s.baseAddress! + o + 1).update(from: id.baseAddress!, count: n) }
+        }
+    }
+
+    /// Whether ring entry `at` holds exactly `id`.
+    private func holds(_ at: Int, _ id: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = id.count
+        if n > Self.inlineBytes {
+            guard let long = longIDs[at] else { return false }
+            return long.elementsEqual(id)
+        }
+        return slots.withUnsafeBufferPointer { s in
+            let o = at * Self.slotBytes
+            guard Int(s[o]) == n else { return false }
+            return n == 0 || memcmp(s.baseAddress! + o + 1, id.baseAddress!, n) == 0
+        }
+    }
+
     @inline(__always) private static func home(_ word: UInt64, _ mask: Int) -> Int { Int(truncatingIfNeeded: word >> indexBits) & mask }
 
     /// The table slot holding `id`, if any.
-    private func find(_ id: String, _ fp: UInt64) -> Int? {
+    @inline(__always)
+    private func find(_ id: UnsafeBufferPointer<UInt8>, _ fp: UInt64) -> Int? {
         let high = fp & ~Self.indexMask
         var i = Self.home(fp, mask)
         while true {
             let w = table[i]
             if w == 0 { return nil }
-            if w & ~Self.indexMask == high && ring[Int(w & Self.indexMask)] == id { return i }
+            if w & ~Self.indexMask == high && holds(Int(w & Self.indexMask), id) { return i }
             i = (i + 1) & mask
         }
     }
@@ -131,7 +165,6 @@ public struct RecentIDs: Sendable {
 
     /// A 64-bit mix of the id's UTF-8 bytes (never 0: 0 marks an empty slot).
     static func fingerprint(_ id: String) -> UInt64 {
-        if let h = id.utf8.withContiguousStorageIfAvailable(fingerprint(bytes:)) { return h }
         var copy = id
         return copy.withUTF8(fingerprint(bytes:))
     }

@@ -36,6 +36,8 @@ public enum KafkaOffset {
 final class KafkaClientContext: @unchecked Sendable {
     let logger: Logger
     let onDelivery: (@Sendable (DeliveryReport) -> Void)?
+    /// Successful deliveries of tagged records, when set: only the tag, no `DeliveryReport` built.
+    var onAcknowledged: (@Sendable (UInt64) -> Void)?
     var rebalance: (@Sendable (RebalanceEvent) -> [TopicPartition: Int64]?)?
     weak var consumer: KafkaConsumer?
     /// Last error librdkafka reported through error_cb (e.g. all brokers down), for STATUS= lines.

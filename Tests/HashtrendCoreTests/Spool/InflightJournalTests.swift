@@ -108,6 +108,51 @@ struct InflightJournalTests {
         #expect(g.tornBytes == 100)
     }
 
+    @Test("frames of the earlier checksum (kind 0) are still read; a changed byte anywhere, or an unknown kind, is caught")
+    func checksumKinds() throws {
+        let dir = TestSupport.tempDir("journal")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let j = try InflightJournal(directory: dir.path)
+        var b1 = batch(0..<5), b2 = batch(5..<9)
+        j.write(&b1)
+        let frame1 = b1.bytes.count
+        j.write(&b2)
+        j.close()
+        let file = dir.appendingPathComponent(journalFiles(dir)[0])
+        let whole = [UInt8](try Data(contentsOf: file))
+        #expect(whole[12] == 1, "new frames carry the 4-lane checksum's kind")
+        // The same frames as an earlier version wrote them: kind 0, the one-lane checksum.
+        var old = whole
+        for start in [0, frame1] {
+            let payload = Int(UInt32(old[start + 8]) | UInt32(old[start + 9]) << 8 | UInt32(old[start + 10]) << 16 | UInt32(old[start + 11]) << 24)
+            for k in 12..<16 { old[start + k] = 0 }
+            let sum = old.withUnsafeBytes { raw in
+                InflightJournal.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<(start + 24)]),
+                                         UnsafeRawBufferPointer(rebasing: raw[(start + 32)..<(start + 32 + payload)]))
+            }
+            for k in 0..<8 { old[start + 24 + k] = UInt8(truncatingIfNeeded: sum >> (8 * UInt64(k))) }
+        }
+        try Data(old).write(to: file)
+        #expect(keys(try InflightJournal(directory: dir.path).recovered) == (0..<9).map { "post-\($0)" })
+        // Any single changed byte of the second frame (header, checksum or body: every lane and the tail) drops it.
+        for at in frame1..<whole.count {
+            var bad = whole
+            bad[at] ^= 0x01
+            try Data(bad).write(to: file)
+            let r = try InflightJournal(directory: dir.path)
+            #expect(keys(r.recovered) == (0..<5).map { "post-\($0)" }, "byte \(at) changed")
+            if keys(r.recovered).count != 5 { break }
+        }
+        var unknown = whole
+        unknown[frame1 + 12] = 7
+        try Data(unknown).write(to: file)
+        #expect(keys(try InflightJournal(directory: dir.path).recovered) == (0..<5).map { "post-\($0)" })
+        // A zero byte more is a different body.
+        let zero: [UInt8] = [0]
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        #expect(zero.withUnsafeBytes { InflightJournal.checksum4(none, $0) != InflightJournal.checksum4(none, UnsafeRawBufferPointer(rebasing: $0[0..<0])) })
+    }
+
     @Test("resolution in any order: the watermark is the contiguous prefix, across ring growth")
     func resolvedSeqsAnyOrder() {
         var r = ResolvedSeqs(first: 1)

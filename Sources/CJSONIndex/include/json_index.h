@@ -16,7 +16,7 @@ enum {
     HT_JSON_OK = 0,
     HT_JSON_CONTROL_IN_STRING = 1, // a byte below 0x20 inside a string
     HT_JSON_INVALID_ESCAPE = 2,    // a backslash not followed by a valid escape
-    HT_JSON_TRUNCATED = 3,           // the input ends inside a string (or a \u escape)
+    HT_JSON_TRUNCATED = 3,         // the input ends inside a string (or a \u escape)
 };
 
 typedef struct {
@@ -28,8 +28,9 @@ typedef struct {
 } ht_json_index_result;
 
 // Writes the byte offset of every token of `buf[0..<len]` to `out`, in order, and the offset of the
-// backslash of every escape inside a string to `escapes` (room for `len / 2 + 64`), in order. `out` must have room for
-// `len + 64` entries (the writer may store a few past the last token). `len` must be below 2^31. `check_utf8`: also validate UTF-8 over the whole input.
+// backslash of every escape inside a string to `escapes`, in order. `out` needs room for `len + 64`
+// entries (the writer may store a few past the last token), `escapes` for `len / 2 + 64`. `len` must be
+// below 2^31. `check_utf8`: also validate the UTF-8 of the whole input.
 void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
                    ht_json_index_result *result);
 

@@ -11,8 +11,6 @@ typedef struct {
     uint64_t need, special;
 } ht_utf8_carry;
 
-int64_t ht_utf8_first_invalid(const uint8_t *s, size_t len);
-
 // Bit i of the result: the parity of bits 0...i of x (in-string regions from quote positions).
 static inline uint64_t ht_prefix_xor(uint64_t x) {
     x ^= x << 1;

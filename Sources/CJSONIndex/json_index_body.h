@@ -1,6 +1,8 @@
 // The block loop of ht_json_index, included once per instruction set by json_index.c with
-// HT_INDEX_NAME (the function to define) and HT_INDEX_MASKS (how a 64-byte block is classified).
-// Bit i of every mask stands for byte i of the block.
+// HT_INDEX_NAME (the function to define), HT_INDEX_MASKS (how a 64-byte block is classified),
+// HT_INDEX_FLATTEN (how set bits become token offsets) and, optionally, HT_INDEX_UTF8_BLOCK (a per-block
+// UTF-8 test; without it UTF-8 is checked by one scalar pass at the end). Bit i of every mask stands for
+// byte i of the block.
 
 static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
                           ht_json_index_result *r) {
@@ -13,8 +15,6 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
     int64_t utf8_err = -1;
 #ifdef HT_INDEX_UTF8_BLOCK
     ht_utf8_carry utf8_carry = {0, 0};
-#else
-    size_t utf8_next = 0;      // UTF-8 is checked up to here (a sequence may run into the next block)
 #endif
     uint32_t n_escapes = 0;
     uint8_t tail[64];
@@ -70,29 +70,16 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
             // The block test says only whether something is wrong; the exact offset comes from the scalar check.
             if (HT_INDEX_UTF8_BLOCK(p, &utf8_carry)) utf8_err = ht_utf8_first_invalid(buf, len);
         }
-#else
-        if (check_utf8 && m.high && utf8_err < 0) {
-            size_t i = b + __builtin_ctzll(m.high);
-            if (i < utf8_next) i = utf8_next;
-            size_t stop = b + 64 < len ? b + 64 : len;
-            while (i < stop) {
-                if (buf[i] < 0x80) {
-                    uint64_t rest = m.high & (~0ull << (i - b));
-                    if (!rest) { i = stop; break; }
-                    i = b + __builtin_ctzll(rest);
-                }
-                int k = ht_utf8_sequence(buf, len, i);
-                if (!k) { utf8_err = (int64_t)i; break; }
-                i += (size_t)k;
-            }
-            utf8_next = i;
-        }
-#endif
         if (err != HT_JSON_OK && (!check_utf8 || utf8_err >= 0)) break;
+#else
+        if (err != HT_JSON_OK) break;
+#endif
     }
 #ifdef HT_INDEX_UTF8_BLOCK
     // A sequence cut by the end of the input.
     if (check_utf8 && utf8_err < 0 && utf8_carry.need) utf8_err = ht_utf8_first_invalid(buf, len);
+#else
+    if (check_utf8) utf8_err = ht_utf8_first_invalid(buf, len);
 #endif
     if (in_string && err == HT_JSON_OK) {
         // An unterminated string: its opening quote is the last token, and reading it reports the end.
@@ -101,11 +88,11 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
     }
     if (err != HT_JSON_OK) {
         while (n > 0 && out[n - 1] >= err_at) n--;
+        while (n_escapes > 0 && escapes[n_escapes - 1] >= err_at) n_escapes--;
     }
     r->count = n;
     r->error = err;
     r->error_at = err == HT_JSON_OK ? 0 : err_at;
     r->utf8_error_at = (int32_t)utf8_err;
-    while (n_escapes > 0 && escapes[n_escapes - 1] >= (err == HT_JSON_OK ? UINT32_MAX : err_at)) n_escapes--;
     r->escape_count = n_escapes;
 }

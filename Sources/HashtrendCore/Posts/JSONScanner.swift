@@ -55,7 +55,7 @@ public struct JSONScanner {
         // An empty buffer may have a nil base; point at a static byte so reads are never attempted anyway.
         self.base = bytes.baseAddress ?? JSONScanner.emptyBase
         // Offsets are kept in 32 bits (JSONStringRef); beyond 2 GiB the text reads as truncated.
-        self.end = min(bytes.count, Int(Int32.max))
+        self.end = min(bytes.count, JSONStructuralIndex.maxTextBytes)
         self.structure = index
         self.tokens = UnsafePointer(index.tokens)
         self.count = index.count
@@ -577,9 +577,12 @@ public final class JSONStructuralIndex: @unchecked Sendable {
         escapes.deallocate()
     }
 
-    /// Indexes `bytes` (at most 2 GiB of it, like the scanner).
+    /// The longest text indexed (and scanned): offsets are 32-bit, with room for the first pass's slack.
+    public static var maxTextBytes: Int { Int(Int32.max) - 64 }
+
+    /// Indexes `bytes` (at most `maxTextBytes` of it; the scanner reads the rest as truncated).
     public func build(_ bytes: UnsafeBufferPointer<UInt8>, checkUTF8: Bool) {
-        let n = min(bytes.count, Int(Int32.max) - 64)
+        let n = min(bytes.count, JSONStructuralIndex.maxTextBytes)
         // The first pass writes at most one token per byte, plus slack for its block loop. After a huge
         // line (up to maxLineBytes) the buffers shrink again, so one such line does not pin tens of MiB.
         if capacity < n + 64 || (capacity > 1 << 20 && (n + 64) * 8 < capacity) {

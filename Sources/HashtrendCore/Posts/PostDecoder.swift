@@ -117,7 +117,7 @@ public struct PostDecoder: Sendable {
     private mutating func decodeRefs(line: UnsafeBufferPointer<UInt8>,
                                      _ body: (JSONScanner, [PostRefs], UnsafeBufferPointer<JSONStringRef>) -> Void) throws(PostDecodeError) {
         // Offsets are 32-bit inside the scanner, hence the hard 2 GiB ceiling.
-        if line.count > min(maxLineBytes, Int(Int32.max)) { throw .tooLarge(line.count) }
+        if line.count > min(maxLineBytes, JSONStructuralIndex.maxTextBytes) { throw .tooLarge(line.count) }
         var line = line
         // A UTF-8 byte order mark (first line of some files written on Windows) is not part of the JSON.
         if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
@@ -246,9 +246,9 @@ public struct PostDecoder: Sendable {
         case data, includes, control
     }
 
-    @inline(__always)
     // Static, like the helpers below: a plain method called from the mutating parsers copies the whole
     // decoder (hundreds of bytes) per call. It takes the line's base, not the scanner, for the same reason.
+    @inline(__always)
     private static func key(_ base: UnsafePointer<UInt8>, _ k: JSONStringRef) -> Key {
         if k.hasEscapes {
             // Rare: decode and look the plain spelling up.
@@ -645,20 +645,21 @@ public struct PostDecoder: Sendable {
         } else {
             parsed = EventTime.parse(bytes: UnsafeBufferPointer(rebasing: s.bytes[r.start..<r.end]))
         }
-        guard let parsed, PostDecoder.calendarDateExists(s, r) else { throw .badTimestamp(s.string(r)) }
+        guard let parsed, PostDecoder.calendarDateExists(s.base, r) else { throw .badTimestamp(s.string(r)) }
         return parsed
     }
 
     /// EventTime.parse checks only 1...31 for the day; a date like Feb 30 would silently roll over.
-    private static func calendarDateExists(_ s: JSONScanner, _ r: JSONStringRef) -> Bool {
+    private static func calendarDateExists(_ base: UnsafePointer<UInt8>, _ r: JSONStringRef) -> Bool {
         guard !r.hasEscapes else {
-            var copy = s.string(r)
+            var copy = JSONScanner.decode(r, base)
             return copy.withUTF8 { b in
-                PostDecoder.calendarDateExists(JSONScanner(b), JSONStringRef(start: 0, end: b.count, hasEscapes: false))
+                guard let p = b.baseAddress else { return false }
+                return PostDecoder.calendarDateExists(p, JSONStringRef(start: 0, end: b.count, hasEscapes: false))
             }
         }
         guard r.end - r.start >= 10 else { return false }
-        let p = s.bytes.baseAddress! + r.start
+        let p = base + r.start
         @inline(__always) func digit(_ i: Int) -> Int { Int(p[i]) &- 48 }
         let y = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3)
         let m = digit(5) * 10 + digit(6)

@@ -107,27 +107,29 @@ public final class PostPublisher: @unchecked Sendable {
         // waits there and goes out first when it is back, ahead of everything spooled meanwhile. A timeout
         // would fail it into the spool behind newer posts, which reorders the partition and turns it late
         // for trendd. A kill meanwhile is covered by the in-flight journal.
-        // Acknowledgements only resolve journal seqs: served every 5 ms in bulk while busy (`reportPause`).
+        // A tagged record Kafka took: a drained spool record (see below) or a journal seq resolved.
+        let acknowledge: @Sendable (UInt64) -> Void = { tag in
+            if tag & DrainTracker.tagBit != 0 { drained.report(seq: tag & ~DrainTracker.tagBit, ok: true) } else { journal.resolve(tag) }
+        }
+        // Acknowledgements only resolve journal seqs: served every 5 ms in bulk while busy (`reportPause`),
+        // and without a `DeliveryReport` (`onAcknowledged`).
         producer = try KafkaProducer(config: kafka.withDefaults(["message.timeout.ms": "0"]), logger: logger,
                                      reportPause: HTDuration(millis: 5), onDelivery: { report in
+            if report.error == nil {
+                if let tag = report.tag { acknowledge(tag) }
+                return
+            }
             // A record drained from the spool: it stays there until acknowledged, so a failure is only
             // noted (the drain pauses and sends it again), never spooled a second time.
             if let tag = report.tag, tag & DrainTracker.tagBit != 0 {
-                drained.report(seq: tag & ~DrainTracker.tagBit, ok: report.error == nil)
-                return
-            }
-            if report.error == nil {
-                if let seq = report.tag { journal.resolve(seq) }
+                drained.report(seq: tag & ~DrainTracker.tagBit, ok: false)
                 return
             }
             // What Kafka did not take after all retries is kept, never dropped: posts are spooled by
             // `syncSpool`, dead letters held (with their headers) and sent again once Kafka answers.
             guard let v = report.value, report.topic != "" else { return }
             if report.topic == dlqTopic { deadLetters.failed(v) } else { failures.add(report.key, v, report.topic, report.tag) }
-        }, onAcknowledged: { tag in
-            // The common case, without a `DeliveryReport`: the same as a report without error above.
-            if tag & DrainTracker.tagBit != 0 { drained.report(seq: tag & ~DrainTracker.tagBit, ok: true) } else { journal.resolve(tag) }
-        })
+        }, onAcknowledged: acknowledge)
         tweets = try producer.topic(topic)
         self.failures = failures
         self.deadLetters = deadLetters

@@ -19,6 +19,19 @@ private func journalFiles(_ dir: URL) -> [String] {
 
 private func keys(_ recs: [(key: [UInt8], value: [UInt8])]) -> [String] { recs.map { String(decoding: $0.key, as: UTF8.self) } }
 
+/// Writes batches `first` and `second` as two frames of a fresh journal in `dir` and closes it; returns
+/// the journal file, the lengths of the two frames and the file's bytes.
+private func twoFrameJournal(in dir: URL, _ first: Range<Int>, _ second: Range<Int>) throws
+    -> (file: URL, frame1: Int, frame2: Int, bytes: Data) {
+    let j = try InflightJournal(directory: dir.path)
+    var b1 = batch(first), b2 = batch(second)
+    j.write(&b1)
+    j.write(&b2)
+    j.close()
+    let file = dir.appendingPathComponent(journalFiles(dir)[0])
+    return (file, b1.bytes.count, b2.bytes.count, try Data(contentsOf: file))
+}
+
 @Suite("InflightJournal")
 struct InflightJournalTests {
     @Test("a reopened journal (the writer killed) gives back every unresolved record, in order, values intact")
@@ -80,15 +93,8 @@ struct InflightJournalTests {
     func tornFramesAreDropped() throws {
         let dir = TestSupport.tempDir("journal")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let j = try InflightJournal(directory: dir.path)
-        var b1 = batch(0..<4), b2 = batch(4..<8)
-        j.write(&b1)
-        let frame1 = b1.bytes.count
-        j.write(&b2)
-        j.close()
-        let file = dir.appendingPathComponent(journalFiles(dir)[0])
-        let whole = try Data(contentsOf: file)
-        #expect(whole.count == frame1 + b2.bytes.count)
+        let (file, frame1, frame2, whole) = try twoFrameJournal(in: dir, 0..<4, 4..<8)
+        #expect(whole.count == frame1 + frame2)
         for cut in stride(from: frame1, to: whole.count, by: 7) {
             try whole.prefix(cut).write(to: file)
             let r = try InflightJournal(directory: dir.path)
@@ -112,14 +118,8 @@ struct InflightJournalTests {
     func checksumKinds() throws {
         let dir = TestSupport.tempDir("journal")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let j = try InflightJournal(directory: dir.path)
-        var b1 = batch(0..<5), b2 = batch(5..<9)
-        j.write(&b1)
-        let frame1 = b1.bytes.count
-        j.write(&b2)
-        j.close()
-        let file = dir.appendingPathComponent(journalFiles(dir)[0])
-        let whole = [UInt8](try Data(contentsOf: file))
+        let (file, frame1, _, written) = try twoFrameJournal(in: dir, 0..<5, 5..<9)
+        let whole = [UInt8](written)
         #expect(whole[12] == 1, "new frames carry the 4-lane checksum's kind")
         // The same frames as an earlier version wrote them: kind 0, the one-lane checksum.
         var old = whole

@@ -222,15 +222,23 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
         #expect(e2.stats.duplicates == 0)
     }
 
-    @Test func idlePartitionStopsHoldingFinalityAfterTimeout() throws {
+    /// Tumbling windows, a 30 s idle timeout, partitions 0 and 1 assigned: at processing time 0, p1 sends
+    /// one record (0.5 s) and p0 two (1 s with tag x, then 35 s). Returns the engine, its clock and the
+    /// windows those records emitted (none: p1 holds the watermark back).
+    private func p1HoldingBackP0() throws -> (WindowEngine, FakeClock, [TrendWindow]) {
         let clock = FakeClock()
         var c = Self.tumbling
         c.idleTimeout = .seconds(30)
         let e = try WindowEngine(config: c, clock: clock.clock)
         e.assign(partitions: [0, 1])
-        _ = e.process(post(1, 0, "a", 500, []))
-        var out = e.process(post(0, 0, "b", 1_000, tags(("x", "x"))))
+        var out = e.process(post(1, 0, "a", 500, []))
+        out += e.process(post(0, 0, "b", 1_000, tags(("x", "x"))))
         out += e.process(post(0, 1, "c", 35_000, []))
+        return (e, clock, out)
+    }
+
+    @Test func idlePartitionStopsHoldingFinalityAfterTimeout() throws {
+        var (e, clock, out) = try p1HoldingBackP0()
         #expect(out.isEmpty)
         clock.advance(29_999)
         #expect(e.tick().isEmpty)
@@ -250,14 +258,7 @@ private let T0: Int64 = 1_700_000_000_000 / 60_000 * 60_000  // minute-aligned
     /// The engine does not recompute the min watermark for every record: a record that neither advances
     /// its partition nor wakes it must still notice that time made another partition idle.
     @Test func recordAfterAnotherPartitionTimedOutReleasesFinality() throws {
-        let clock = FakeClock()
-        var c = Self.tumbling
-        c.idleTimeout = .seconds(30)
-        let e = try WindowEngine(config: c, clock: clock.clock)
-        e.assign(partitions: [0, 1])
-        _ = e.process(post(1, 0, "a", 500, []))
-        var out = e.process(post(0, 0, "b", 1_000, tags(("x", "x"))))
-        out += e.process(post(0, 1, "c", 35_000, []))
+        var (e, clock, out) = try p1HoldingBackP0()
         clock.advance(29_999)
         out += e.process(post(0, 2, "d", 34_500, []))      // p0 active, not advancing; p1 not idle yet
         #expect(out.isEmpty)

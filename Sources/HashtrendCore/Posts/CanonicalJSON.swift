@@ -191,7 +191,7 @@ extension JSONWriter {
     /// `canonical(view.post)`, written from the line's bytes without building the Post's Strings
     /// (strings without escapes are copied as they are; the others unescaped into a scratch buffer).
     public mutating func canonical(_ v: PostView) {
-        let s = v.scanner, r = v.refs
+        let s = v.base, r = v.refs
         raw("{\"v\":1,\"id\":")
         string(r.id, in: s)
         raw(",\"created_at\":\"")
@@ -203,7 +203,7 @@ extension JSONWriter {
         raw(",\"author_id\":")
         if let a = r.authorID { string(a, in: s) } else { raw("null") }
         raw(",\"source\":")
-        if let src = r.source { string(src, in: s) } else { string(r.fixedSource) }
+        if let src = r.source { string(src, in: s) } else { string(v.fixedSource) }
         raw(",\"is_repost\":")
         bool(r.isRepost)
         if let span = r.tags {
@@ -217,9 +217,9 @@ extension JSONWriter {
         raw("}")
     }
 
-    /// A JSON string literal for a string of the scanner's line (decoded value, re-escaped).
-    mutating func string(_ ref: JSONStringRef, in s: JSONScanner) {
-        let body = UnsafeBufferPointer(start: s.base + ref.start, count: ref.end - ref.start)
+    /// A JSON string literal for a string of the line at `base` (decoded value, re-escaped).
+    mutating func string(_ ref: JSONStringRef, in base: UnsafePointer<UInt8>) {
+        let body = UnsafeBufferPointer(start: base + ref.start, count: ref.end - ref.start)
         if !ref.hasEscapes { string(utf8: body); return }
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(body.count, 1)) { out in
             let n = JSONScanner.unescape(body, into: out)

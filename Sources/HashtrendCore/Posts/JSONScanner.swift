@@ -28,7 +28,7 @@ public struct JSONScanner {
 
     @usableFromInline let base: UnsafePointer<UInt8>
     @usableFromInline let end: Int
-    /// Keeps the token buffer alive while the scanner (or a `PostView` holding it) exists.
+    /// Keeps the token buffer alive while the scanner exists.
     let structure: JSONStructuralIndex
     @usableFromInline let tokens: UnsafePointer<UInt32>
     @usableFromInline let count: Int

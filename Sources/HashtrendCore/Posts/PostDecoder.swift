@@ -82,6 +82,7 @@ public struct PostDecoder: Sendable {
     private var included: [Fields] = []
     private var retweeted = Fields()
     private var structure = JSONStructuralIndex()
+    private var dayMemo = EventTime.DayMemo()
 
     /// The default line bound is 8 MiB: a twarc2 full-archive page (500 posts with expansions) runs to a
     /// few MB, a single stream post to a few KB.
@@ -94,8 +95,8 @@ public struct PostDecoder: Sendable {
     /// Appends the posts of one line (zero for a blank line, which X sends as keep-alive; one for most
     /// shapes; many for a v2 page). A line either yields all its posts or throws, never a part.
     public mutating func decode(line: UnsafeBufferPointer<UInt8>, into posts: inout [Post]) throws(PostDecodeError) {
-        try decodeRefs(line: line) { s, refs, tags in
-            for r in refs { posts.append(PostView(scanner: s, refs: r, tagRefs: tags).post) }
+        try decodeRefs(line: line) { s, refs, tags, source in
+            for r in refs { posts.append(PostView(scanner: s, refs: r, tagRefs: tags, defaultSource: source).post) }
         }
     }
 
@@ -107,15 +108,15 @@ public struct PostDecoder: Sendable {
     @discardableResult
     public mutating func decode(line: UnsafeBufferPointer<UInt8>, views body: (PostView) -> Void) throws(PostDecodeError) -> Int {
         var n = 0
-        try decodeRefs(line: line) { s, refs, tags in
+        try decodeRefs(line: line) { s, refs, tags, source in
             n = refs.count
-            for r in refs { body(PostView(scanner: s, refs: r, tagRefs: tags)) }
+            for r in refs { body(PostView(scanner: s, refs: r, tagRefs: tags, defaultSource: source)) }
         }
         return n
     }
 
     private mutating func decodeRefs(line: UnsafeBufferPointer<UInt8>,
-                                     _ body: (JSONScanner, [PostRefs], UnsafeBufferPointer<JSONStringRef>) -> Void) throws(PostDecodeError) {
+                                     _ body: (JSONScanner, [PostRefs], UnsafeBufferPointer<JSONStringRef>, UnsafePointer<String>) -> Void) throws(PostDecodeError) {
         // Offsets are 32-bit inside the scanner, hence the hard 2 GiB ceiling.
         if line.count > min(maxLineBytes, JSONStructuralIndex.maxTextBytes) { throw .tooLarge(line.count) }
         var line = line
@@ -152,7 +153,10 @@ public struct PostDecoder: Sendable {
         found.removeAll(keepingCapacity: true)
         defer { refs = found }
         try build(s, f, into: &found)
-        tagRefs.withUnsafeBufferPointer { body(s, found, $0) }
+        // Views get pointers, not copies: a PostView is then plain data, copied without reference counting.
+        tagRefs.withUnsafeBufferPointer { tags in
+            withUnsafePointer(to: defaultSource) { body(s, found, tags, $0) }
+        }
     }
 
     public mutating func decode(line: [UInt8], into posts: inout [Post]) throws(PostDecodeError) {
@@ -589,7 +593,7 @@ public struct PostDecoder: Sendable {
             for i in dataItems.indices {
                 do throws(PostDecodeError) {
                     if let bad = dataItems[i].bad { throw .invalidField("data." + bad.description) }
-                    posts.append(try PostDecoder.buildV2(s, dataItems[i], included))
+                    posts.append(try PostDecoder.buildV2(s, dataItems[i], included, &dayMemo))
                 } catch {
                     posts.removeSubrange(before...)
                     throw error
@@ -601,7 +605,7 @@ public struct PostDecoder: Sendable {
         if f.vSeen {
             let v = f.v ?? -1
             guard v == 1 else { throw .unsupportedVersion(v) }
-            posts.append(try PostDecoder.buildCanonical(s, f, defaultSource))
+            posts.append(try PostDecoder.buildCanonical(s, f, &dayMemo))
             lastShape = .canonical
             return
         }
@@ -615,7 +619,7 @@ public struct PostDecoder: Sendable {
         }
         if f.id != nil || f.createdAt != nil || f.text != nil {
             // A canonical post without `v` (hand-written replay files): same rules, same errors.
-            posts.append(try PostDecoder.buildCanonical(s, f, defaultSource))
+            posts.append(try PostDecoder.buildCanonical(s, f, &dayMemo))
             lastShape = .canonical
             return
         }
@@ -632,13 +636,19 @@ public struct PostDecoder: Sendable {
         var authorID: JSONStringRef?
         /// The source field of a canonical post; nil: `fixedSource`.
         var source: JSONStringRef?
-        var fixedSource: String
+        var fixedSource: FixedSource
         var isRepost: Bool
+    }
+
+    /// The source of a post whose line names none (no String here: PostRefs stay plain data).
+    enum FixedSource {
+        case x1, x2, decoderDefault
     }
 
     // The builders are static: called on `self` from the mutating `build`, they made a copy of the
     // whole decoder per line.
-    private static func rfc3339(_ s: JSONScanner, _ r: JSONStringRef) throws(PostDecodeError) -> Int64 {
+    private static func rfc3339(_ s: JSONScanner, _ r: JSONStringRef, _ memo: inout EventTime.DayMemo) throws(PostDecodeError) -> Int64 {
+        if !r.hasEscapes, let t = EventTime.parseCommon(s.base + r.start, count: r.end - r.start, memo: &memo) { return t }
         let parsed: Int64?
         if r.hasEscapes {
             parsed = EventTime.parse(s.string(r))
@@ -664,26 +674,19 @@ public struct PostDecoder: Sendable {
         let y = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3)
         let m = digit(5) * 10 + digit(6)
         let d = digit(8) * 10 + digit(9)
-        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-        let days: Int
-        switch m {
-        case 2: days = leap ? 29 : 28
-        case 4, 6, 9, 11: days = 30
-        default: days = 31
-        }
-        return d <= days
+        return d <= EventTime.daysInMonth(year: y, month: m)
     }
 
-    private static func buildCanonical(_ s: JSONScanner, _ f: Fields, _ defaultSource: String) throws(PostDecodeError) -> PostRefs {
+    private static func buildCanonical(_ s: JSONScanner, _ f: Fields, _ memo: inout EventTime.DayMemo) throws(PostDecodeError) -> PostRefs {
         guard let id = f.id else { throw f.idNumber != nil ? .invalidField("id") : .missingField("id") }
         guard let created = f.createdAt else { throw .missingField("created_at") }
         guard let text = f.text else { throw .missingField("text") }
-        return PostRefs(id: id, createdAtMillis: try rfc3339(s, created), text: text, tags: f.hashtags,
-                        lang: f.lang, authorID: f.authorID, source: f.source, fixedSource: defaultSource,
+        return PostRefs(id: id, createdAtMillis: try rfc3339(s, created, &memo), text: text, tags: f.hashtags,
+                        lang: f.lang, authorID: f.authorID, source: f.source, fixedSource: .decoderDefault,
                         isRepost: f.isRepost ?? false)
     }
 
-    private static func buildV2(_ s: JSONScanner, _ d: Fields, _ included: [Fields]) throws(PostDecodeError) -> PostRefs {
+    private static func buildV2(_ s: JSONScanner, _ d: Fields, _ included: [Fields], _ memo: inout EventTime.DayMemo) throws(PostDecodeError) -> PostRefs {
         guard let id = d.id else { throw d.idNumber != nil ? .invalidField("data.id") : .missingField("data.id") }
         guard let created = d.createdAt else { throw .missingField("data.created_at") }
         guard var text = d.noteText ?? d.text else { throw .missingField("data.text") }
@@ -698,8 +701,8 @@ public struct PostDecoder: Sendable {
                 tagSpan = included[i].noteText != nil ? included[i].noteTags : included[i].entityTags
             }
         }
-        return PostRefs(id: id, createdAtMillis: try rfc3339(s, created), text: text, tags: tagSpan,
-                        lang: d.lang, authorID: d.authorID, source: nil, fixedSource: "x2", isRepost: isRepost)
+        return PostRefs(id: id, createdAtMillis: try rfc3339(s, created, &memo), text: text, tags: tagSpan,
+                        lang: d.lang, authorID: d.authorID, source: nil, fixedSource: .x2, isRepost: isRepost)
     }
 
     /// A number made only of digits, as a string ref over them (ids and user ids of v1.1).
@@ -749,7 +752,7 @@ public struct PostDecoder: Sendable {
         }
         let author = f.userID ?? f.userIDNumber.flatMap { digits(s, $0.range) }
         return PostRefs(id: id, createdAtMillis: created, text: text, tags: tagSpan, lang: f.lang, authorID: author,
-                        source: nil, fixedSource: "x1", isRepost: f.hasRetweetedStatus)
+                        source: nil, fixedSource: .x1, isRepost: f.hasRetweetedStatus)
     }
 }
 
@@ -757,14 +760,35 @@ public struct PostDecoder: Sendable {
 /// One decoded post lent by `PostDecoder.decode(line:views:)`: positions in the line's bytes, turned
 /// into Strings only on request. Valid only inside the callback that received it.
 public struct PostView {
-    let scanner: JSONScanner
+    /// The line's bytes (borrowed: only pointers, so a view is copied without reference counting).
+    let base: UnsafePointer<UInt8>
+    let end: Int
     let refs: PostDecoder.PostRefs
     let tagRefs: UnsafeBufferPointer<JSONStringRef>
+    let defaultSource: UnsafePointer<String>
 
-    init(scanner: JSONScanner, refs: PostDecoder.PostRefs, tagRefs: UnsafeBufferPointer<JSONStringRef>) {
-        self.scanner = scanner
+    init(scanner: JSONScanner, refs: PostDecoder.PostRefs, tagRefs: UnsafeBufferPointer<JSONStringRef>,
+         defaultSource: UnsafePointer<String>) {
+        self.base = scanner.base
+        self.end = scanner.bytes.count
         self.refs = refs
         self.tagRefs = tagRefs
+        self.defaultSource = defaultSource
+    }
+
+    /// The source of a post whose line names none.
+    var fixedSource: String {
+        switch refs.fixedSource {
+        case .x1: return "x1"
+        case .x2: return "x2"
+        case .decoderDefault: return defaultSource.pointee
+        }
+    }
+
+    /// The decoded value of one of this post's strings.
+    func string(_ ref: JSONStringRef) -> String {
+        precondition(ref.start >= 0 && ref.start <= ref.end && ref.end <= end, "JSONStringRef from another line")
+        return JSONScanner.decode(ref, base)
     }
 
     /// Event time: milliseconds since the Unix epoch, UTC.
@@ -796,20 +820,19 @@ public struct PostView {
 
     /// The whole post, as `decode(line:into:)` would have built it.
     public var post: Post {
-        let s = scanner
         let r = refs
         var tags: [String]? = nil
         if let span = r.tags {
-            tags = (span.start..<(span.start + span.count)).map { s.string(tagRefs[$0]) }
+            tags = (span.start..<(span.start + span.count)).map { string(tagRefs[$0]) }
         }
-        return Post(id: s.string(r.id), createdAtMillis: r.createdAtMillis, text: s.string(r.text),
-                    lang: r.lang.map { s.string($0) }, authorID: r.authorID.map { s.string($0) },
-                    source: r.source.map { s.string($0) } ?? r.fixedSource, isRepost: r.isRepost, hashtags: tags)
+        return Post(id: string(r.id), createdAtMillis: r.createdAtMillis, text: string(r.text),
+                    lang: r.lang.map { string($0) }, authorID: r.authorID.map { string($0) },
+                    source: r.source.map { string($0) } ?? fixedSource, isRepost: r.isRepost, hashtags: tags)
     }
 
     @inline(__always)
     private func withString<R>(_ ref: JSONStringRef, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        let raw = UnsafeBufferPointer(start: scanner.base + ref.start, count: ref.end - ref.start)
+        let raw = UnsafeBufferPointer(start: base + ref.start, count: ref.end - ref.start)
         if !ref.hasEscapes { return body(raw) }
         // The unescaped form is never longer than the escaped one.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(raw.count, 1)) { out in

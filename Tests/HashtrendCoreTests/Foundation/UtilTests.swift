@@ -40,6 +40,37 @@ import Testing
             ms += 123_456_789_013
         }
     }
+
+    /// The memoised common form against the general parser: same value for every valid timestamp, nil
+    /// for a bad one, whatever date the memo holds from the line before.
+    @Test func commonFormAgreesWithTheGeneralParser() {
+        func common(_ s: String, _ memo: inout EventTime.DayMemo) -> Int64? {
+            var s = s
+            return s.withUTF8 { EventTime.parseCommon($0.baseAddress!, count: $0.count, memo: &memo) }
+        }
+        var memo = EventTime.DayMemo()
+        var rng = SystemRandomNumberGenerator()
+        var ms: Int64 = 1_700_000_000_000
+        for i in 0..<20_000 {
+            // Mostly small steps (the memo's date is reused), sometimes a jump to another day or year.
+            ms += i % 97 == 0 ? Int64.random(in: -400_000_000_000...400_000_000_000, using: &rng) : Int64.random(in: 0...5_000_000, using: &rng)
+            let s = EventTime.format(millis: ms)
+            #expect(common(s, &memo) == ms)
+            #expect(EventTime.parse(s) == ms)
+        }
+        for bad in ["2016-02-30T04:00:00.123Z", "2015-02-29T04:00:00.123Z", "2016-13-01T04:00:00.123Z",
+                    "2016-06-27T24:00:00.123Z", "2016-06-27T04:60:00.123Z", "2016-06-2xT04:00:00.123Z",
+                    "2016-06-27T04:00:0x.123Z", "2016-06-27T04:00:00.12xZ", "2016-06-00T04:00:00.123Z"] {
+            #expect(common(bad, &memo) == nil, "\(bad)")
+            // The memo holds a valid date now; the same bad date right after must still fail.
+            _ = common("2016-06-27T04:00:00.123Z", &memo)
+            #expect(common(bad, &memo) == nil, "\(bad) after a good line")
+        }
+        // Leap day, and forms the common parser leaves to the general one.
+        #expect(common("2016-02-29T00:00:00.000Z", &memo) == EventTime.parse("2016-02-29T00:00:00.000Z"))
+        #expect(common("2016-06-27T04:00:00Z", &memo) == nil)
+        #expect(common("2016-06-27T06:00:00.123+02:00", &memo) == nil)
+    }
 }
 
 @Suite struct LineReaderTests {

@@ -616,7 +616,7 @@ public final class JSONStructuralIndex: @unchecked Sendable {
 
 /// A string value inside the scanned bytes: the raw body between the quotes. Stored in 32-bit offsets
 /// (the decoder keeps dozens per line); the scanner handles at most 2 GiB.
-public struct JSONStringRef: Sendable, Equatable {
+public struct JSONStringRef: Sendable, Equatable, BitwiseCopyable {
     @usableFromInline var start32: Int32
     @usableFromInline var end32: Int32
     /// The body contains backslash escapes (decoding must unescape).

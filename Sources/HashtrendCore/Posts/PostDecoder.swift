@@ -76,12 +76,7 @@ public struct PostDecoder: Sendable {
     /// The shape of the last line that decoded without error.
     public private(set) var lastShape: PostShape?
 
-    private var tagRefs: [JSONStringRef] = []
-    private var refs: [PostRefs] = []
-    private var dataItems: [Fields] = []
-    private var included: [Fields] = []
-    private var retweeted = Fields()
-    private var structure = JSONStructuralIndex()
+    private var collector = Collector()
     private var dayMemo = EventTime.DayMemo()
 
     /// The default line bound is 8 MiB: a twarc2 full-archive page (500 posts with expansions) runs to a
@@ -116,7 +111,7 @@ public struct PostDecoder: Sendable {
     }
 
     private mutating func decodeRefs(line: UnsafeBufferPointer<UInt8>,
-                                     _ body: (JSONScanner, [PostRefs], UnsafeBufferPointer<JSONStringRef>, UnsafePointer<String>) -> Void) throws(PostDecodeError) {
+                                     _ body: (JSONScanner, UnsafeBufferPointer<PostRefs>, UnsafeBufferPointer<JSONStringRef>, UnsafePointer<String>) -> Void) throws(PostDecodeError) {
         // Offsets are 32-bit inside the scanner, hence the hard 2 GiB ceiling.
         if line.count > min(maxLineBytes, JSONStructuralIndex.maxTextBytes) { throw .tooLarge(line.count) }
         var line = line
@@ -124,21 +119,20 @@ public struct PostDecoder: Sendable {
         if line.count >= 3, line[0] == 0xEF, line[1] == 0xBB, line[2] == 0xBF {
             line = UnsafeBufferPointer(rebasing: line[3...])
         }
-        // One pass finds the tokens and checks UTF-8. The index buffer is reused line after line; a copy of
-        // this decoder shares it until one of them builds, which then takes a buffer of its own.
-        if !isKnownUniquelyReferenced(&structure) { structure = JSONStructuralIndex() }
-        structure.build(line, checkUTF8: true)
-        if let bad = structure.firstInvalidUTF8 { throw .invalidUTF8(offset: bad) }
-        var s = JSONScanner(line, index: structure, maxDepth: maxDepth)
+        // One pass finds the tokens and checks UTF-8. The buffers are reused line after line; a copy of
+        // this decoder shares them until one of them decodes, which then takes buffers of its own.
+        if !isKnownUniquelyReferenced(&collector) { collector = Collector() }
+        let c = collector
+        c.structure.build(line, checkUTF8: true)
+        if let bad = c.structure.firstInvalidUTF8 { throw .invalidUTF8(offset: bad) }
+        var s = JSONScanner(line, index: c.structure, maxDepth: maxDepth)
         guard let first = s.peek() else { return }
-        tagRefs.removeAll(keepingCapacity: true)
-        dataItems.removeAll(keepingCapacity: true)
-        included.removeAll(keepingCapacity: true)
+        c.reset()
         var f = Fields()
         let isObject = first == UInt8(ascii: "{")
         do throws(JSONScanError) {
             if isObject {
-                try parseObject(&s, &f, top: true)
+                try c.parseObject(&s, &f, top: true)
             } else {
                 try s.skipValue()
             }
@@ -147,16 +141,9 @@ public struct PostDecoder: Sendable {
             throw .malformedJSON(error.description)
         }
         guard isObject else { throw .unknownShape("top level is not an object") }
-        // The buffer is kept between lines; moved out while `build` (mutating) fills it.
-        var found: [PostRefs] = []
-        swap(&found, &refs)
-        found.removeAll(keepingCapacity: true)
-        defer { refs = found }
-        try build(s, f, into: &found)
+        try build(s, f, c)
         // Views get pointers, not copies: a PostView is then plain data, copied without reference counting.
-        tagRefs.withUnsafeBufferPointer { tags in
-            withUnsafePointer(to: defaultSource) { body(s, found, tags, $0) }
-        }
+        withUnsafePointer(to: defaultSource) { body(s, c.refs.buffer, c.tagRefs.buffer, $0) }
     }
 
     public mutating func decode(line: [UInt8], into posts: inout [Post]) throws(PostDecodeError) {
@@ -332,247 +319,269 @@ public struct PostDecoder: Sendable {
         return false
     }
 
-    private mutating func parseObject(_ s: inout JSONScanner, _ f: inout Fields, top: Bool) throws(JSONScanError) {
-        try s.enterObject()
-        var first = true
-        while let k = try s.nextKey(&first) {
-            switch PostDecoder.key(s.base, k) {
-            case .other:
-                try s.skipValue()
-            case .v:
-                if top {
-                    f.vSeen = true
-                    if try s.peekKind() == .number { f.v = try s.readInt64() ?? -1 } else { f.bad = f.bad ?? "v"; try s.skipValue() }
-                } else {
-                    try s.skipValue()
-                }
-            case .id:
-                switch try s.peekKind() {
-                case .string: f.id = try s.readString()
-                case .number: f.idNumber = NumberSpan(try s.readNumber())
-                case .null: try s.skipValue()
-                default: f.bad = f.bad ?? "id"; try s.skipValue()
-                }
-            case .idStr: f.idStr = try PostDecoder.stringField(&s, &f, "id_str")
-            case .createdAt: f.createdAt = try PostDecoder.stringField(&s, &f, "created_at")
-            case .timestampMs: f.timestampMs = try PostDecoder.stringField(&s, &f, "timestamp_ms")
-            case .text: f.text = try PostDecoder.stringField(&s, &f, "text")
-            case .fullText: f.fullText = try PostDecoder.stringField(&s, &f, "full_text")
-            case .lang: f.lang = try PostDecoder.stringField(&s, &f, "lang")
-            case .authorID: f.authorID = try PostDecoder.stringField(&s, &f, "author_id")
-            case .source: f.source = try PostDecoder.stringField(&s, &f, "source")
-            case .isRepost:
-                switch try s.peekKind() {
-                case .bool: f.isRepost = try s.readBool()
-                case .null: try s.skipValue()
-                default: f.bad = f.bad ?? "is_repost"; try s.skipValue()
-                }
-            case .hashtags:
-                f.hashtags = try parseStringArray(&s, &f, "hashtags", "hashtags[]")
-            case .entities:
-                if try PostDecoder.isObject(&s, &f, "entities") { f.entityTags = try parseEntities(&s, &f) }
-            case .noteTweet:
-                if try PostDecoder.isObject(&s, &f, "note_tweet") { (f.noteText, f.noteTags) = try parseExtended(&s, &f) }
-            case .extendedTweet:
-                if try PostDecoder.isObject(&s, &f, "extended_tweet") { (f.extText, f.extTags) = try parseExtended(&s, &f) }
-            case .user:
-                if try PostDecoder.isObject(&s, &f, "user") { try parseUser(&s, &f) }
-            case .referencedTweets:
-                try parseReferenced(&s, &f)
-            case .retweetedStatus:
-                if top, try PostDecoder.isObject(&s, &f, "retweeted_status") {
-                    var rt = Fields()
-                    try parseObject(&s, &rt, top: false)
-                    if let b = rt.bad, f.bad == nil { f.bad = b; f.badInRetweet = true }
-                    retweeted = rt
-                    f.hasRetweetedStatus = true
-                } else if !top {
-                    try s.skipValue()
-                }
-            case .data:
-                guard top else { try s.skipValue(); break }
-                switch try s.peekKind() {
-                case .object:
-                    f.data = .object
-                    try parseDataItem(&s)
-                case .array:
-                    f.data = .array
-                    try s.enterArray()
-                    var firstElement = true
-                    while try s.nextElement(&firstElement) {
-                        if try s.peekKind() == .object {
-                            try parseDataItem(&s)
-                        } else {
-                            f.bad = f.bad ?? "data[]"
-                            try s.skipValue()
-                        }
-                    }
-                case .null:
-                    f.data = .null
-                    try s.skipValue()
-                default:
-                    f.bad = f.bad ?? "data"
-                    try s.skipValue()
-                }
-            case .includes:
-                if top, try PostDecoder.isObject(&s, &f, "includes") {
-                    f.hasIncludes = true
-                    try parseIncludes(&s, &f)
-                } else if !top {
-                    try s.skipValue()
-                }
-            case .control:
-                if top && f.control == nil { f.control = k }
-                try s.skipValue()
-            }
+    /// What the walk over one line collects, in buffers reused line after line. A class, so that the
+    /// walk's methods do not copy the decoder, with plain buffers instead of Arrays (no uniqueness check or
+    /// reference counting per append). A decoder's copies share it until one decodes (see decodeRefs).
+    final class Collector: @unchecked Sendable {
+        @exclusivity(unchecked) var tagRefs = ScratchBuffer<JSONStringRef>()
+        @exclusivity(unchecked) var dataItems = ScratchBuffer<Fields>()
+        @exclusivity(unchecked) var included = ScratchBuffer<Fields>()
+        @exclusivity(unchecked) var refs = ScratchBuffer<PostRefs>()
+        @exclusivity(unchecked) var retweeted = Fields()
+        /// The first pass's token buffer, reused as well.
+        let structure = JSONStructuralIndex()
+
+        deinit {
+            tagRefs.free()
+            dataItems.free()
+            included.free()
+            refs.free()
         }
-    }
 
-    /// One `data` object, parsed in place at the end of dataItems (no copy of Fields per post).
-    private mutating func parseDataItem(_ s: inout JSONScanner) throws(JSONScanError) {
-        var items: [Fields] = []
-        swap(&items, &dataItems)
-        defer { swap(&items, &dataItems) }
-        items.append(Fields())
-        try parseObject(&s, &items[items.count - 1], top: false)
-    }
+        func reset() {
+            tagRefs.removeAll()
+            dataItems.removeAll()
+            included.removeAll()
+            refs.removeAll()
+        }
 
-    /// `["a","b"]` into tagRefs; nil for null.
-    private mutating func parseStringArray(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString, _ elementName: StaticString) throws(JSONScanError) -> TagSpan? {
-        switch try s.peekKind() {
-        case .array:
-            let start = tagRefs.count
-            try s.enterArray()
+        func parseObject(_ s: inout JSONScanner, _ f: inout Fields, top: Bool) throws(JSONScanError) {
+            try s.enterObject()
             var first = true
-            while try s.nextElement(&first) {
-                if try s.peekKind() == .string {
-                    tagRefs.append(try s.readString())
-                } else {
-                    f.bad = f.bad ?? elementName
+            while let k = try s.nextKey(&first) {
+                switch PostDecoder.key(s.base, k) {
+                case .other:
+                    try s.skipValue()
+                case .v:
+                    if top {
+                        f.vSeen = true
+                        if try s.peekKind() == .number { f.v = try s.readInt64() ?? -1 } else { f.bad = f.bad ?? "v"; try s.skipValue() }
+                    } else {
+                        try s.skipValue()
+                    }
+                case .id:
+                    switch try s.peekKind() {
+                    case .string: f.id = try s.readString()
+                    case .number: f.idNumber = NumberSpan(try s.readNumber())
+                    case .null: try s.skipValue()
+                    default: f.bad = f.bad ?? "id"; try s.skipValue()
+                    }
+                case .idStr: f.idStr = try PostDecoder.stringField(&s, &f, "id_str")
+                case .createdAt: f.createdAt = try PostDecoder.stringField(&s, &f, "created_at")
+                case .timestampMs: f.timestampMs = try PostDecoder.stringField(&s, &f, "timestamp_ms")
+                case .text: f.text = try PostDecoder.stringField(&s, &f, "text")
+                case .fullText: f.fullText = try PostDecoder.stringField(&s, &f, "full_text")
+                case .lang: f.lang = try PostDecoder.stringField(&s, &f, "lang")
+                case .authorID: f.authorID = try PostDecoder.stringField(&s, &f, "author_id")
+                case .source: f.source = try PostDecoder.stringField(&s, &f, "source")
+                case .isRepost:
+                    switch try s.peekKind() {
+                    case .bool: f.isRepost = try s.readBool()
+                    case .null: try s.skipValue()
+                    default: f.bad = f.bad ?? "is_repost"; try s.skipValue()
+                    }
+                case .hashtags:
+                    f.hashtags = try parseStringArray(&s, &f, "hashtags", "hashtags[]")
+                case .entities:
+                    if try PostDecoder.isObject(&s, &f, "entities") { f.entityTags = try parseEntities(&s, &f) }
+                case .noteTweet:
+                    if try PostDecoder.isObject(&s, &f, "note_tweet") { (f.noteText, f.noteTags) = try parseExtended(&s, &f) }
+                case .extendedTweet:
+                    if try PostDecoder.isObject(&s, &f, "extended_tweet") { (f.extText, f.extTags) = try parseExtended(&s, &f) }
+                case .user:
+                    if try PostDecoder.isObject(&s, &f, "user") { try parseUser(&s, &f) }
+                case .referencedTweets:
+                    try parseReferenced(&s, &f)
+                case .retweetedStatus:
+                    if top, try PostDecoder.isObject(&s, &f, "retweeted_status") {
+                        var rt = Fields()
+                        try parseObject(&s, &rt, top: false)
+                        if let b = rt.bad, f.bad == nil { f.bad = b; f.badInRetweet = true }
+                        retweeted = rt
+                        f.hasRetweetedStatus = true
+                    } else if !top {
+                        try s.skipValue()
+                    }
+                case .data:
+                    guard top else { try s.skipValue(); break }
+                    switch try s.peekKind() {
+                    case .object:
+                        f.data = .object
+                        try parseDataItem(&s)
+                    case .array:
+                        f.data = .array
+                        try s.enterArray()
+                        var firstElement = true
+                        while try s.nextElement(&firstElement) {
+                            if try s.peekKind() == .object {
+                                try parseDataItem(&s)
+                            } else {
+                                f.bad = f.bad ?? "data[]"
+                                try s.skipValue()
+                            }
+                        }
+                    case .null:
+                        f.data = .null
+                        try s.skipValue()
+                    default:
+                        f.bad = f.bad ?? "data"
+                        try s.skipValue()
+                    }
+                case .includes:
+                    if top, try PostDecoder.isObject(&s, &f, "includes") {
+                        f.hasIncludes = true
+                        try parseIncludes(&s, &f)
+                    } else if !top {
+                        try s.skipValue()
+                    }
+                case .control:
+                    if top && f.control == nil { f.control = k }
                     try s.skipValue()
                 }
             }
-            return TagSpan(start: start, count: tagRefs.count - start)
-        case .null:
-            try s.skipValue()
-            return nil
-        default:
-            f.bad = f.bad ?? name
-            try s.skipValue()
-            return nil
         }
-    }
 
-    /// `entities`: hashtags as `[{tag}]` (v2) or `[{text, indices}]` (v1.1). An entities object without
-    /// hashtags means the source found none: an empty list, not nil.
-    private mutating func parseEntities(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) -> TagSpan {
-        let start = tagRefs.count
-        try s.enterObject()
-        var first = true
-        while let k = try s.nextKey(&first) {
-            guard s.equals(k, "hashtags"), try s.peekKind() == .array else {
+        /// One `data` object, parsed in place at the end of dataItems (no copy of Fields per post). Nothing
+        /// below a data item appends to dataItems, so the pointer stays valid during the walk.
+        func parseDataItem(_ s: inout JSONScanner) throws(JSONScanError) {
+            let item = dataItems.appendNew(Fields())
+            try parseObject(&s, &item.pointee, top: false)
+        }
+
+        /// `["a","b"]` into tagRefs; nil for null.
+        func parseStringArray(_ s: inout JSONScanner, _ f: inout Fields, _ name: StaticString, _ elementName: StaticString) throws(JSONScanError) -> TagSpan? {
+            switch try s.peekKind() {
+            case .array:
+                let start = tagRefs.count
+                try s.enterArray()
+                var first = true
+                while try s.nextElement(&first) {
+                    if try s.peekKind() == .string {
+                        tagRefs.append(try s.readString())
+                    } else {
+                        f.bad = f.bad ?? elementName
+                        try s.skipValue()
+                    }
+                }
+                return TagSpan(start: start, count: tagRefs.count - start)
+            case .null:
                 try s.skipValue()
-                continue
+                return nil
+            default:
+                f.bad = f.bad ?? name
+                try s.skipValue()
+                return nil
             }
-            try s.enterArray()
-            var firstElement = true
-            while try s.nextElement(&firstElement) {
-                guard try s.peekKind() == .object else {
-                    f.bad = f.bad ?? "entities.hashtags[]"
+        }
+
+        /// `entities`: hashtags as `[{tag}]` (v2) or `[{text, indices}]` (v1.1). An entities object without
+        /// hashtags means the source found none: an empty list, not nil.
+        func parseEntities(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) -> TagSpan {
+            let start = tagRefs.count
+            try s.enterObject()
+            var first = true
+            while let k = try s.nextKey(&first) {
+                guard s.equals(k, "hashtags"), try s.peekKind() == .array else {
                     try s.skipValue()
                     continue
                 }
+                try s.enterArray()
+                var firstElement = true
+                while try s.nextElement(&firstElement) {
+                    guard try s.peekKind() == .object else {
+                        f.bad = f.bad ?? "entities.hashtags[]"
+                        try s.skipValue()
+                        continue
+                    }
+                    try s.enterObject()
+                    var firstMember = true
+                    var tag: JSONStringRef?
+                    while let m = try s.nextKey(&firstMember) {
+                        if s.equals(m, "tag") || s.equals(m, "text") {
+                            tag = try PostDecoder.stringField(&s, &f, "entities.hashtags[].tag")
+                        } else {
+                            try s.skipValue()
+                        }
+                    }
+                    if let tag { tagRefs.append(tag) } else { f.bad = f.bad ?? "entities.hashtags[].tag" }
+                }
+            }
+            return TagSpan(start: start, count: tagRefs.count - start)
+        }
+
+        /// `extended_tweet` (v1.1: full_text + entities) or `note_tweet` (v2: text + entities).
+        func parseExtended(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) -> (JSONStringRef?, TagSpan?) {
+            var text: JSONStringRef?
+            var tags: TagSpan?
+            try s.enterObject()
+            var first = true
+            while let k = try s.nextKey(&first) {
+                if s.equals(k, "full_text") || s.equals(k, "text") {
+                    text = try PostDecoder.stringField(&s, &f, "extended_tweet.full_text")
+                } else if s.equals(k, "entities"), try PostDecoder.isObject(&s, &f, "extended_tweet.entities") {
+                    tags = try parseEntities(&s, &f)
+                } else if !s.equals(k, "entities") {
+                    try s.skipValue()
+                }
+            }
+            return (text, tags)
+        }
+
+        func parseUser(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
+            try s.enterObject()
+            var first = true
+            while let k = try s.nextKey(&first) {
+                if s.equals(k, "id_str") {
+                    f.userID = try PostDecoder.stringField(&s, &f, "user.id_str")
+                } else if s.equals(k, "id"), try s.peekKind() == .number {
+                    f.userIDNumber = NumberSpan(try s.readNumber())
+                } else {
+                    try s.skipValue()
+                }
+            }
+        }
+
+        func parseReferenced(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
+            guard try s.peekKind() == .array else { try s.skipValue(); return }
+            try s.enterArray()
+            var first = true
+            while try s.nextElement(&first) {
+                guard try s.peekKind() == .object else { try s.skipValue(); continue }
                 try s.enterObject()
                 var firstMember = true
-                var tag: JSONStringRef?
-                while let m = try s.nextKey(&firstMember) {
-                    if s.equals(m, "tag") || s.equals(m, "text") {
-                        tag = try PostDecoder.stringField(&s, &f, "entities.hashtags[].tag")
+                var isRetweet = false
+                var id: JSONStringRef?
+                while let k = try s.nextKey(&firstMember) {
+                    if s.equals(k, "type"), try s.peekKind() == .string {
+                        isRetweet = s.equals(try s.readString(), "retweeted")
+                    } else if s.equals(k, "id"), try s.peekKind() == .string {
+                        id = try s.readString()
                     } else {
                         try s.skipValue()
                     }
                 }
-                if let tag { tagRefs.append(tag) } else { f.bad = f.bad ?? "entities.hashtags[].tag" }
+                if isRetweet, let id { f.retweetOf = id }
             }
         }
-        return TagSpan(start: start, count: tagRefs.count - start)
-    }
 
-    /// `extended_tweet` (v1.1: full_text + entities) or `note_tweet` (v2: text + entities).
-    private mutating func parseExtended(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) -> (JSONStringRef?, TagSpan?) {
-        var text: JSONStringRef?
-        var tags: TagSpan?
-        try s.enterObject()
-        var first = true
-        while let k = try s.nextKey(&first) {
-            if s.equals(k, "full_text") || s.equals(k, "text") {
-                text = try PostDecoder.stringField(&s, &f, "extended_tweet.full_text")
-            } else if s.equals(k, "entities"), try PostDecoder.isObject(&s, &f, "extended_tweet.entities") {
-                tags = try parseEntities(&s, &f)
-            } else if !s.equals(k, "entities") {
-                try s.skipValue()
-            }
-        }
-        return (text, tags)
-    }
-
-    private mutating func parseUser(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
-        try s.enterObject()
-        var first = true
-        while let k = try s.nextKey(&first) {
-            if s.equals(k, "id_str") {
-                f.userID = try PostDecoder.stringField(&s, &f, "user.id_str")
-            } else if s.equals(k, "id"), try s.peekKind() == .number {
-                f.userIDNumber = NumberSpan(try s.readNumber())
-            } else {
-                try s.skipValue()
-            }
-        }
-    }
-
-    private mutating func parseReferenced(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
-        guard try s.peekKind() == .array else { try s.skipValue(); return }
-        try s.enterArray()
-        var first = true
-        while try s.nextElement(&first) {
-            guard try s.peekKind() == .object else { try s.skipValue(); continue }
+        func parseIncludes(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
             try s.enterObject()
-            var firstMember = true
-            var isRetweet = false
-            var id: JSONStringRef?
-            while let k = try s.nextKey(&firstMember) {
-                if s.equals(k, "type"), try s.peekKind() == .string {
-                    isRetweet = s.equals(try s.readString(), "retweeted")
-                } else if s.equals(k, "id"), try s.peekKind() == .string {
-                    id = try s.readString()
-                } else {
+            var first = true
+            while let k = try s.nextKey(&first) {
+                guard s.equals(k, "tweets"), try s.peekKind() == .array else {
                     try s.skipValue()
+                    continue
                 }
-            }
-            if isRetweet, let id { f.retweetOf = id }
-        }
-    }
-
-    private mutating func parseIncludes(_ s: inout JSONScanner, _ f: inout Fields) throws(JSONScanError) {
-        try s.enterObject()
-        var first = true
-        while let k = try s.nextKey(&first) {
-            guard s.equals(k, "tweets"), try s.peekKind() == .array else {
-                try s.skipValue()
-                continue
-            }
-            try s.enterArray()
-            var firstElement = true
-            while try s.nextElement(&firstElement) {
-                if try s.peekKind() == .object {
-                    // Parsed in place (Fields is a few hundred bytes; no copy per item).
-                    var items: [Fields] = []
-                    swap(&items, &included)
-                    defer { swap(&items, &included) }
-                    items.append(Fields())
-                    try parseObject(&s, &items[items.count - 1], top: false)
-                } else {
-                    try s.skipValue()
+                try s.enterArray()
+                var firstElement = true
+                while try s.nextElement(&firstElement) {
+                    if try s.peekKind() == .object {
+                        // Parsed in place, as a data item (nothing below appends to included).
+                        let item = included.appendNew(Fields())
+                        try parseObject(&s, &item.pointee, top: false)
+                    } else {
+                        try s.skipValue()
+                    }
                 }
             }
         }
@@ -580,22 +589,23 @@ public struct PostDecoder: Sendable {
 
     // MARK: - Building posts
 
-    private mutating func build(_ s: JSONScanner, _ f: Fields, into posts: inout [PostRefs]) throws(PostDecodeError) {
+    /// The posts of a line whose walk collected `f` (top level) and `c`, into `c.refs`.
+    private mutating func build(_ s: JSONScanner, _ f: Fields, _ c: Collector) throws(PostDecodeError) {
         if let bad = f.bad { throw .invalidField((f.badInRetweet ? "retweeted_status." : "") + bad.description) }
         if f.data != .none {
             // X API v2: a stream line (data object) or a response page (data array).
-            if f.data == .null || (f.data == .array && dataItems.isEmpty) {
+            if f.data == .null || (f.data == .array && c.dataItems.isEmpty) {
                 lastShape = .x2Page
                 return
             }
             // All or nothing: roll back what this line appended if one of its posts fails.
-            let before = posts.count
-            for i in dataItems.indices {
+            let before = c.refs.count
+            for i in c.dataItems.indices {
                 do throws(PostDecodeError) {
-                    if let bad = dataItems[i].bad { throw .invalidField("data." + bad.description) }
-                    posts.append(try PostDecoder.buildV2(s, dataItems[i], included, &dayMemo))
+                    if let bad = c.dataItems[i].bad { throw .invalidField("data." + bad.description) }
+                    c.refs.append(try PostDecoder.buildV2(s, c.dataItems[i], c.included.buffer, &dayMemo))
                 } catch {
-                    posts.removeSubrange(before...)
+                    c.refs.truncate(to: before)
                     throw error
                 }
             }
@@ -605,12 +615,12 @@ public struct PostDecoder: Sendable {
         if f.vSeen {
             let v = f.v ?? -1
             guard v == 1 else { throw .unsupportedVersion(v) }
-            posts.append(try PostDecoder.buildCanonical(s, f, &dayMemo))
+            c.refs.append(try PostDecoder.buildCanonical(s, f, &dayMemo))
             lastShape = .canonical
             return
         }
         if f.idStr != nil || f.userID != nil || f.userIDNumber != nil || f.idNumber != nil || f.hasRetweetedStatus {
-            posts.append(try PostDecoder.buildV1(s, f, retweeted))
+            c.refs.append(try PostDecoder.buildV1(s, f, c.retweeted))
             lastShape = .x1
             return
         }
@@ -619,7 +629,7 @@ public struct PostDecoder: Sendable {
         }
         if f.id != nil || f.createdAt != nil || f.text != nil {
             // A canonical post without `v` (hand-written replay files): same rules, same errors.
-            posts.append(try PostDecoder.buildCanonical(s, f, &dayMemo))
+            c.refs.append(try PostDecoder.buildCanonical(s, f, &dayMemo))
             lastShape = .canonical
             return
         }
@@ -686,7 +696,7 @@ public struct PostDecoder: Sendable {
                         isRepost: f.isRepost ?? false)
     }
 
-    private static func buildV2(_ s: JSONScanner, _ d: Fields, _ included: [Fields], _ memo: inout EventTime.DayMemo) throws(PostDecodeError) -> PostRefs {
+    private static func buildV2(_ s: JSONScanner, _ d: Fields, _ included: UnsafeBufferPointer<Fields>, _ memo: inout EventTime.DayMemo) throws(PostDecodeError) -> PostRefs {
         guard let id = d.id else { throw d.idNumber != nil ? .invalidField("data.id") : .missingField("data.id") }
         guard let created = d.createdAt else { throw .missingField("data.created_at") }
         guard var text = d.noteText ?? d.text else { throw .missingField("data.text") }

@@ -123,7 +123,7 @@ struct PostIDSet {
             }
         }
         var cap = 4096
-        while cap * 10 < live * 25 { cap *= 2 }
+        while cap * 10 < live * 40 { cap *= 2 }
         let empty = Entry(hi: 0, lo: 0, pane: .min, multi: false)
         var old: [Entry] = []
         swap(&old, &entries)

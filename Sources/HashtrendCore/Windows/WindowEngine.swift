@@ -104,8 +104,17 @@ public final class WindowEngine {
     }
 
     @exclusivity(unchecked) private var panes: [Int64: Pane] = [:]
-    /// The pane the last record went to (most records go to the newest pane).
+    /// The pane the last record went to (most records go to the newest pane), kept alive by `lastPane`
+    /// and lent to the hot path through `lastPaneRef` without a retain and release per record.
     @exclusivity(unchecked) private var lastPane: Pane?
+    @exclusivity(unchecked) private var lastPaneRef: Unmanaged<Pane>?
+    @exclusivity(unchecked) private var lastPaneIndex: Int64 = .min
+
+    private func setLastPane(_ pane: Pane?) {
+        lastPane = pane
+        lastPaneRef = pane.map { Unmanaged.passUnretained($0) }
+        lastPaneIndex = pane?.index ?? .min
+    }
     @exclusivity(unchecked) private var late: [Int64: LateCell] = [:]
     @exclusivity(unchecked) private var seen = PostIDSet()
     /// Keeps the early read of the post-id slot from being optimized away.
@@ -291,37 +300,17 @@ public final class WindowEngine {
         if advanced { maxEvent[s] = t }
         let p = floorDiv(t, S)
         if p >= keepFloor {
-            let pane: Pane
-            if let x = lastPane, x.index == p {
-                pane = x
-            } else if let x = panes[p] {
-                pane = x
-            } else {
-                pane = Pane(index: p)
-                panes[p] = pane
-            }
-            lastPane = pane
-            if pane.firstOffset.count <= s {
-                pane.firstOffset += Array(repeating: .max, count: s + 1 - pane.firstOffset.count)
-                pane.maxBefore += Array(repeating: .min, count: s + 1 - pane.maxBefore.count)
-            }
-            if pane.firstOffset[s] == .max {
-                pane.firstOffset[s] = offset
-                pane.maxBefore[s] = before
-            }
-            // Duplicate iff an earlier non-late record with this id lies less than W/S panes away (so
-            // the two could share a window). Every non-late record is remembered, counted or not, so
-            // the answer depends only on which records came before, never on earlier answers.
-            if seen.rememberAndCheck(postKey, pane: p, within: n) {
-                stats.duplicates += 1
-            } else {
-                stats.counted += 1
-                if !pane.released {
-                    count(into: pane, slot: s)
-                    if maxTags != nil && (tagTable.wantsSweep || spellingTable.wantsSweep) { sweepTables(below: .min) }
-                    // Only after an idle partition came back: a pane already in the running sum changed.
-                    if let a = accEnd, p < a, p >= a - n { accEnd = nil }
+            if lastPaneRef == nil || lastPaneIndex != p {
+                if let x = panes[p] {
+                    setLastPane(x)
+                } else {
+                    let x = Pane(index: p)
+                    panes[p] = x
+                    setLastPane(x)
                 }
+            }
+            lastPaneRef.unsafelyUnwrapped._withUnsafeGuaranteedRef { pane in
+                place(pane, slot: s, offset: offset, before: before, postKey: postKey)
             }
         }
         // The min watermark cannot pass the frontier unless this partition's own watermark does (and ids
@@ -334,6 +323,34 @@ public final class WindowEngine {
         }
         if earlyMillis != nil { early(now: now, into: &out) }
         return out
+    }
+
+    /// A non-late record in a retained pane: offsets for checkpoints, duplicates, counts.
+    @inline(__always)
+    private func place(_ pane: Pane, slot s: Int, offset: Int64, before: Int64, postKey: PostKey) {
+        let p = pane.index
+        if pane.firstOffset.count <= s {
+            pane.firstOffset += Array(repeating: .max, count: s + 1 - pane.firstOffset.count)
+            pane.maxBefore += Array(repeating: .min, count: s + 1 - pane.maxBefore.count)
+        }
+        if pane.firstOffset[s] == .max {
+            pane.firstOffset[s] = offset
+            pane.maxBefore[s] = before
+        }
+        // Duplicate iff an earlier non-late record with this id lies less than W/S panes away (so
+        // the two could share a window). Every non-late record is remembered, counted or not, so
+        // the answer depends only on which records came before, never on earlier answers.
+        if seen.rememberAndCheck(postKey, pane: p, within: n) {
+            stats.duplicates += 1
+        } else {
+            stats.counted += 1
+            if !pane.released {
+                count(into: pane, slot: s)
+                if maxTags != nil && (tagTable.wantsSweep || spellingTable.wantsSweep) { sweepTables(below: .min) }
+                // Only after an idle partition came back: a pane already in the running sum changed.
+                if let a = accEnd, p < a, p >= a - n { accEnd = nil }
+            }
+        }
     }
 
     /// Processing-time housekeeping: call periodically (e.g. every second) so idle partitions release
@@ -462,7 +479,7 @@ public final class WindowEngine {
                 pane.bounded = []
             }
         }
-        if let x = lastPane, x.index < keep { lastPane = nil }
+        if let x = lastPane, x.index < keep { setLastPane(nil) }
         stats.panes = panes.count
         if (content != .min || maxTags != nil) && (tagTable.wantsSweep || spellingTable.wantsSweep) {
             sweepTables(below: content)

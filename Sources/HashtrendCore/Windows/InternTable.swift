@@ -48,13 +48,14 @@ final class InternTable {
     /// Per id: where its bytes live, their hash, and the newest pane it was counted in (.min: none).
     @exclusivity(unchecked) private(set) var offsets: [Int] = []
     @exclusivity(unchecked) private(set) var lengths: [Int32] = []
-    @exclusivity(unchecked) private var hashes: [UInt32] = []
     @exclusivity(unchecked) var lastPane: [Int64] = []
     @exclusivity(unchecked) private var strings: [String?] = []
     @exclusivity(unchecked) private var inUse: [Bool] = []
     @exclusivity(unchecked) private var freeIDs: [Int32] = []
-    /// Open addressing, linear probing: id + 1, 0 = empty. No deletions between sweeps (a sweep rebuilds).
-    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<Int32>
+    /// Open addressing, linear probing: the top half of the hash << 32 | id + 1, 0 = empty. The hash in
+    /// the slot settles most probes without reading the entry (each of those reads is a cache miss
+    /// once the table outgrows the caches). No deletions between sweeps (a sweep rebuilds).
+    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var mask: Int
     @exclusivity(unchecked) private var occupied = 0
     /// Entries in use.
@@ -93,9 +94,9 @@ final class InternTable {
         while true {
             let s = slots[i]
             if s == 0 { break }
-            let id = Int(s &- 1)
-            if hashes[id] == h32 && Int(lengths[id]) == n && (n == 0 || memcmp(arena + offsets[id], p, n) == 0) {
-                return Int32(id)
+            if UInt32(truncatingIfNeeded: s >> 32) == h32 {
+                let id = Int(UInt32(truncatingIfNeeded: s)) &- 1
+                if Int(lengths[id]) == n && InternTable.same(arena + offsets[id], p, n) { return Int32(id) }
             }
             i = (i &+ 1) & mask
         }
@@ -122,7 +123,6 @@ final class InternTable {
             id = Int(f)
             offsets[id] = off
             lengths[id] = Int32(n)
-            hashes[id] = h32
             lastPane[id] = .min
             strings[id] = nil
             inUse[id] = true
@@ -130,12 +130,11 @@ final class InternTable {
             id = offsets.count
             offsets.append(off)
             lengths.append(Int32(n))
-            hashes.append(h32)
             lastPane.append(.min)
             strings.append(nil)
             inUse.append(true)
         }
-        slots[slot] = Int32(id + 1)
+        slots[slot] = UInt64(h32) << 32 | UInt64(id + 1)
         occupied += 1
         count += 1
         if occupied * 2 > mask + 1 { rehash(capacity: (mask + 1) * 2) }
@@ -163,9 +162,26 @@ final class InternTable {
             let h = byteHash(arena + offsets[id], Int(lengths[id]))
             var i = Int(truncatingIfNeeded: h) & mask
             while slots[i] != 0 { i = (i &+ 1) & mask }
-            slots[i] = Int32(id + 1)
+            slots[i] = (h >> 32) << 32 | UInt64(id + 1)
             occupied += 1
         }
+    }
+
+    /// Byte equality, inline for the short strings tags are (a call to memcmp cost more than the compare).
+    @inline(__always)
+    private static func same(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var i = 0
+        while i &+ 8 <= n {
+            if UnsafeRawPointer(a + i).loadUnaligned(as: UInt64.self) != UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self) {
+                return false
+            }
+            i &+= 8
+        }
+        while i < n {
+            if a[i] != b[i] { return false }
+            i &+= 1
+        }
+        return true
     }
 
     /// The bytes of `id` (valid until the next intern or sweep).

@@ -117,8 +117,6 @@ public final class WindowEngine {
     }
     @exclusivity(unchecked) private var late: [Int64: LateCell] = [:]
     @exclusivity(unchecked) private var seen = PostIDSet()
-    /// Keeps the early read of the post-id slot from being optimized away.
-    @exclusivity(unchecked) private var prefetchSink: Int64 = 0
     @exclusivity(unchecked) private var lastPartition: Int32 = 0
     @exclusivity(unchecked) private var lastSlot = -1
 
@@ -243,7 +241,7 @@ public final class WindowEngine {
     public func process(partition: Int32, offset: Int64, postID: UnsafeBufferPointer<UInt8>, eventTimeMillis: Int64,
                         tags: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) -> [TrendWindow] {
         let key = PostKey(utf8: postID)
-        prefetchSink ^= seen.prefetch(key)
+        seen.prefetch(key)
         recordTags.removeAll(keepingCapacity: true)
         recordSpellings.removeAll(keepingCapacity: true)
         tags { addSpelling($0) }

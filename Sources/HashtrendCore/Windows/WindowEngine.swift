@@ -142,6 +142,7 @@ public final class WindowEngine {
     @exclusivity(unchecked) private var mutationSeq: Int64 = 0
     @exclusivity(unchecked) private var earlySeq: [Int64: Int64] = [:]
     @exclusivity(unchecked) private var lastEarlyAt: Int64 = 0
+    @exclusivity(unchecked) private var displayScratch: [SpellingCounts<Int32>.Extra] = []
 
     public init(config: WindowConfig, clock: @escaping Clock = WindowEngine.systemClock) throws {
         try config.validate()
@@ -682,17 +683,32 @@ public final class WindowEngine {
                 j += 1
             }
         }
-        var baseCounts = [Int64](repeating: 0, count: Int(H))
+        // Pane by pane, all of the list's tags at once: each pane's table is then read while it is in the
+        // cache (tag by tag, the lookups in up to H*W/S panes per tag missed the cache; 5% of `trends`).
+        let h = Int(H)
+        var baseMatrix = [Int64](repeating: 0, count: byScore ? 0 : best.count * h)
+        if !byScore {
+            for (pane, j) in zip(basePanes, baseWindow) {
+                for i in best.indices { baseMatrix[i * h + j] += paneCount(pane, best[i].tag) }
+            }
+        }
+        var baseCounts = [Int64](repeating: 0, count: h)
+        // The window's own panes, looked up once for all entries' spellings.
+        var windowPanes: [Pane] = []
+        var wp = e - n
+        while wp < e {
+            if let pane = panes[wp], !pane.released, pane.posts > 0 { windowPanes.append(pane) }
+            wp += 1
+        }
         for (i, c) in best.enumerated() {
             let score: Double
             if byScore {
                 score = c.score
             } else {
-                for j in baseCounts.indices { baseCounts[j] = 0 }
-                for (pane, j) in zip(basePanes, baseWindow) { baseCounts[j] += paneCount(pane, c.tag) }
+                for j in 0..<h { baseCounts[j] = baseMatrix[i * h + j] }
                 score = self.score(count: c.count, baselineCounts: baseCounts)
             }
-            top.append(TrendEntry(tag: tagTable.string(c.tag), display: display(of: c.tag, end: e), count: c.count,
+            top.append(TrendEntry(tag: tagTable.string(c.tag), display: display(of: c.tag, in: windowPanes), count: c.count,
                                   rank: Int32(i + 1), score: score))
         }
         return TrendWindow(windowStartMillis: (e - n) * S, windowEndMillis: e * S, final: final,
@@ -700,10 +716,14 @@ public final class WindowEngine {
                            lateDropped: late[e]?.count ?? 0, top: top)
     }
 
-    /// The spelling of `tag` seen most often in the window ending at pane `e`; ties go to the smallest
-    /// UTF-8 byte sequence (so the result does not depend on arrival order).
-    private func display(of tag: Int32, end e: Int64) -> String {
+    /// The spelling of `tag` seen most often in the window whose panes (with content) are `windowPanes`;
+    /// ties go to the smallest UTF-8 byte sequence (so the result does not depend on arrival order).
+    private func display(of tag: Int32, in windowPanes: [Pane]) -> String {
+        // A buffer kept between calls (one per entry of every window: its allocation showed).
         var seen: [SpellingCounts<Int32>.Extra] = []
+        swap(&seen, &displayScratch)
+        seen.removeAll(keepingCapacity: true)
+        defer { swap(&seen, &displayScratch) }
         func add(_ sp: Int32, _ c: Int64) {
             for i in seen.indices where seen[i].spelling == sp {
                 seen[i].count += c
@@ -711,16 +731,12 @@ public final class WindowEngine {
             }
             seen.append(.init(spelling: sp, count: c))
         }
-        var p = e - n
-        while p < e {
-            if let pane = panes[p], !pane.released, pane.posts > 0 {
-                if maxTags == nil {
-                    if let i = pane.exact.find(tag) { pane.exact.cells[i].spellings.forEach(add) }
-                } else {
-                    for sk in pane.bounded { sk?.counter(of: tag)?.spellings.forEach(add) }
-                }
+        for pane in windowPanes {
+            if maxTags == nil {
+                if let i = pane.exact.find(tag) { pane.exact.cells[i].spellings.forEach(add) }
+            } else {
+                for sk in pane.bounded { sk?.counter(of: tag)?.spellings.forEach(add) }
             }
-            p += 1
         }
         guard var b = seen.first else { return "" }
         for x in seen.dropFirst() where x.count > b.count || (x.count == b.count && spellingTable.less(x.spelling, b.spelling)) {

@@ -28,8 +28,8 @@ public struct JSONScanner {
 
     @usableFromInline let base: UnsafePointer<UInt8>
     @usableFromInline let end: Int
-    /// Keeps the token buffer alive while the scanner exists.
-    let structure: JSONStructuralIndex
+    /// Keeps the token buffer alive while the scanner exists (nil when borrowed, see `init(_:borrowing:maxDepth:)`).
+    private(set) var structure: JSONStructuralIndex?
     @usableFromInline let tokens: UnsafePointer<UInt32>
     @usableFromInline let count: Int
     /// The next unread token.
@@ -51,12 +51,19 @@ public struct JSONScanner {
 
     /// Scans `bytes` with `index`, which must have been built from these same bytes.
     public init(_ bytes: UnsafeBufferPointer<UInt8>, index: JSONStructuralIndex, maxDepth: Int = 64) {
+        self.init(bytes, borrowing: index, maxDepth: maxDepth)
+        structure = index
+    }
+
+    /// The same without holding `index`: the caller keeps it alive (and unchanged) while the scanner is used.
+    /// For the decoder's hot path, where a retain and release per line showed.
+    init(_ bytes: UnsafeBufferPointer<UInt8>, borrowing index: JSONStructuralIndex, maxDepth: Int = 64) {
         self.bytes = bytes
         // An empty buffer may have a nil base; point at a static byte so reads are never attempted anyway.
         self.base = bytes.baseAddress ?? JSONScanner.emptyBase
         // Offsets are kept in 32 bits (JSONStringRef); beyond 2 GiB the text reads as truncated.
         self.end = min(bytes.count, JSONStructuralIndex.maxTextBytes)
-        self.structure = index
+        self.structure = nil
         self.tokens = UnsafePointer(index.tokens)
         self.count = index.count
         self.pending = index.pending

@@ -125,7 +125,8 @@ public struct PostDecoder: Sendable {
         let c = collector
         c.structure.build(line, checkUTF8: true)
         if let bad = c.structure.firstInvalidUTF8 { throw .invalidUTF8(offset: bad) }
-        var s = JSONScanner(line, index: c.structure, maxDepth: maxDepth)
+        // The collector (held by self) keeps the index alive for the whole call.
+        var s = JSONScanner(line, borrowing: c.structure, maxDepth: maxDepth)
         guard let first = s.peek() else { return }
         c.reset()
         var f = Fields()

@@ -124,10 +124,10 @@ public final class WindowEngine {
     private let tagTable = InternTable()
     private let spellingTable = InternTable()
     /// Per spelling id: the id of its counting key (HashtagKey), -1 until computed (byte input only).
-    @exclusivity(unchecked) private var keyOfSpelling: [Int32] = []
+    @exclusivity(unchecked) private var keyOfSpelling = ScratchBuffer<Int32>(capacity: 1024)
     /// The current record's distinct tags (first spelling of each), reused between records.
-    @exclusivity(unchecked) private var recordTags: [Int32] = []
-    @exclusivity(unchecked) private var recordSpellings: [Int32] = []
+    @exclusivity(unchecked) private var recordTags = ScratchBuffer<Int32>()
+    @exclusivity(unchecked) private var recordSpellings = ScratchBuffer<Int32>()
 
     /// End pane index (end / S) of the last finalized window (emitted, or skipped before the first).
     @exclusivity(unchecked) private var frontier: Int64?
@@ -156,6 +156,12 @@ public final class WindowEngine {
         earlyMillis = config.earlyEvery?.millis
         maxTags = config.maxTags
         if earlyMillis != nil { lastEarlyAt = clock() }
+    }
+
+    deinit {
+        keyOfSpelling.free()
+        recordTags.free()
+        recordSpellings.free()
     }
 
     /// A fresh engine in the state `checkpoint` describes; then feed each partition's records from
@@ -223,8 +229,8 @@ public final class WindowEngine {
 
     /// Feeds one record; returns the windows it made final (in window order) and any due early updates.
     public func process(_ r: WindowInput) -> [TrendWindow] {
-        recordTags.removeAll(keepingCapacity: true)
-        recordSpellings.removeAll(keepingCapacity: true)
+        recordTags.removeAll()
+        recordSpellings.removeAll()
         for tag in r.tags {
             let k = tagTable.intern(tag.key)
             guard !recordTags.contains(k) else { continue }
@@ -243,8 +249,8 @@ public final class WindowEngine {
                         tags: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) -> [TrendWindow] {
         let key = PostKey(utf8: postID)
         seen.prefetch(key)
-        recordTags.removeAll(keepingCapacity: true)
-        recordSpellings.removeAll(keepingCapacity: true)
+        recordTags.removeAll()
+        recordSpellings.removeAll()
         tags { addSpelling($0) }
         return processRecord(partition: partition, offset: offset, postKey: key, eventTimeMillis: eventTimeMillis)
     }
@@ -253,7 +259,7 @@ public final class WindowEngine {
     private func addSpelling(_ display: UnsafeBufferPointer<UInt8>) {
         let sp = spellingTable.intern(display)
         let i = Int(sp)
-        if i >= keyOfSpelling.count { keyOfSpelling.append(contentsOf: repeatElement(-1, count: i + 1 - keyOfSpelling.count)) }
+        if i >= keyOfSpelling.count { keyOfSpelling.extend(to: i + 1, with: -1) }
         var k = keyOfSpelling[i]
         if k < 0 {
             k = HashtagKey.withKey(utf8: display) { tagTable.intern($0) }

@@ -1,6 +1,7 @@
-/// A growable buffer of plain values that a decoder reuses line after line. Unlike an Array kept in a
-/// struct, an append costs no uniqueness check and no call into the runtime. The owner (a class)
-/// calls `free()` in its deinit; copies of the struct share the memory, so there is one owner.
+/// A growable buffer of plain values that the hot path reuses (a decoder line after line, the window
+/// engine record after record). Unlike an Array kept in a struct or class, an access costs no
+/// uniqueness check, retain or call into the runtime. The owner (a class) calls `free()` in its deinit;
+/// copies of the struct share the memory, so there is one owner.
 struct ScratchBuffer<Element: BitwiseCopyable> {
     private(set) var base: UnsafeMutablePointer<Element>
     private(set) var count = 0
@@ -18,8 +19,14 @@ struct ScratchBuffer<Element: BitwiseCopyable> {
     var buffer: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: base, count: count) }
 
     subscript(i: Int) -> Element {
-        precondition(i >= 0 && i < count, "ScratchBuffer index out of range")
-        return base[i]
+        get {
+            precondition(i >= 0 && i < count, "ScratchBuffer index out of range")
+            return base[i]
+        }
+        nonmutating set {
+            precondition(i >= 0 && i < count, "ScratchBuffer index out of range")
+            base[i] = newValue
+        }
     }
 
     mutating func removeAll() { count = 0 }
@@ -39,6 +46,11 @@ struct ScratchBuffer<Element: BitwiseCopyable> {
         return base + (count - 1)
     }
 
+    /// Appends `x` until the buffer holds `n` elements.
+    mutating func extend(to n: Int, with x: Element) {
+        while count < n { append(x) }
+    }
+
     private mutating func grow() {
         let n = capacity * 2
         let b = UnsafeMutablePointer<Element>.allocate(capacity: n)
@@ -46,5 +58,17 @@ struct ScratchBuffer<Element: BitwiseCopyable> {
         base.deallocate()
         base = b
         capacity = n
+    }
+}
+
+extension ScratchBuffer where Element: Equatable {
+    @inline(__always)
+    func contains(_ x: Element) -> Bool {
+        var i = 0
+        while i < count {
+            if base[i] == x { return true }
+            i &+= 1
+        }
+        return false
     }
 }

@@ -1,8 +1,8 @@
 // The block loop of ht_json_index, included once per instruction set by json_index.c with
 // HT_INDEX_NAME (the function to define), HT_INDEX_MASKS (how a 64-byte block is classified),
-// HT_INDEX_FLATTEN (how set bits become token offsets) and, optionally, HT_INDEX_UTF8_BLOCK (a per-block
-// UTF-8 test; without it UTF-8 is checked by one scalar pass at the end). Bit i of every mask stands for
-// byte i of the block.
+// HT_INDEX_PREFIX_XOR (quote parity), HT_INDEX_FLATTEN (how set bits become token offsets) and,
+// optionally, HT_INDEX_UTF8_BLOCK (a per-block UTF-8 test; without it UTF-8 is checked by one scalar pass
+// at the end). Bit i of every mask stands for byte i of the block.
 
 static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
                           ht_json_index_result *r) {
@@ -14,20 +14,36 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
     uint32_t err_at = UINT32_MAX;
     int64_t utf8_err = -1;
 #ifdef HT_INDEX_UTF8_BLOCK
-    ht_utf8_carry utf8_carry = {0, 0};
+    HT_INDEX_UTF8_STATE utf8_state;
+    HT_INDEX_UTF8_INIT(utf8_state);
 #endif
     uint32_t n_escapes = 0;
-    uint8_t tail[64];
+    // The last partial block: 32 bytes of what precedes it (the UTF-8 test looks back up to 3 bytes),
+    // then the block, then spaces (no token, no control byte, no UTF-8).
+    uint8_t tail[96];
     for (size_t b = 0; b < len; b += 64) {
         const uint8_t *p = buf + b;
+        unsigned shift = 0;
+        int first = b == 0;
         if (len - b < 64) {
-            // Spaces: no token, no control byte, no UTF-8.
-            memset(tail, ' ', sizeof tail);
-            memcpy(tail, p, len - b);
-            p = tail;
+            if (len >= 96) {
+                // The last 64 bytes of the input, whose masks are shifted so that bit 0 stands for byte b:
+                // no copy, and what precedes them is in the buffer.
+                shift = (unsigned)(64 - (len - b));
+                p = buf + len - 64;
+            } else {
+                memset(tail, ' ', sizeof tail);
+                if (b) memcpy(tail, p - 32, 32); else memset(tail, 0, 32);
+                memcpy(tail + 32, p, len - b);
+                p = tail + 32;
+            }
         }
         ht_block_masks m;
         HT_INDEX_MASKS(p, &m);
+        if (shift) {
+            // The bytes past the end read as zero bits everywhere: not plain, so no token either.
+            m.quote >>= shift; m.backslash >>= shift; m.op >>= shift; m.plain >>= shift; m.ctl >>= shift;
+        }
 
         // Escapes, in order: a backslash escapes the next byte unless it is escaped itself. Rare, so a
         // loop over the backslashes is cheaper than the branch-free carry arithmetic.
@@ -40,10 +56,10 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
         }
         uint64_t quotes = m.quote & ~escaped;
         // From an opening quote (included) to its closing quote (excluded).
-        uint64_t inside = ht_prefix_xor(quotes) ^ in_string;
+        uint64_t inside = HT_INDEX_PREFIX_XOR(quotes) ^ in_string;
         in_string = (uint64_t)((int64_t)inside >> 63);
         uint64_t outside = ~(inside | quotes);
-        uint64_t scalar = outside & ~(m.ws | m.op);
+        uint64_t scalar = outside & m.plain;
         uint64_t starts = scalar & ~((scalar << 1) | scalar_carry);
         scalar_carry = scalar >> 63;
 
@@ -66,18 +82,21 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
         HT_INDEX_FLATTEN(out, n, b, t);
 
 #ifdef HT_INDEX_UTF8_BLOCK
-        if (check_utf8 && utf8_err < 0 && (m.high | utf8_carry.need)) {
-            // The block test says only whether something is wrong; the exact offset comes from the scalar check.
-            if (HT_INDEX_UTF8_BLOCK(p, &utf8_carry)) utf8_err = ht_utf8_first_invalid(buf, len);
-        }
-        if (err != HT_JSON_OK && (!check_utf8 || utf8_err >= 0)) break;
+        // Errors accumulate over the blocks and are looked at once at the end (the exact offset then
+        // comes from the scalar check). A shifted last block re-tests bytes already tested, with the same
+        // verdict.
+        if (check_utf8) HT_INDEX_UTF8_BLOCK(p, first, utf8_state);
+        if (err != HT_JSON_OK && !check_utf8) break;
 #else
+        (void)first;
         if (err != HT_JSON_OK) break;
 #endif
     }
 #ifdef HT_INDEX_UTF8_BLOCK
-    // A sequence cut by the end of the input.
-    if (check_utf8 && utf8_err < 0 && utf8_carry.need) utf8_err = ht_utf8_first_invalid(buf, len);
+    // Also a sequence cut by the end of the input (the block test sees only what follows a lead byte).
+    if (check_utf8 && (HT_INDEX_UTF8_FAILED(utf8_state) || (len > 0 && (buf[len - 1] >= 0xC0
+            || (len > 1 && buf[len - 2] >= 0xE0) || (len > 2 && buf[len - 3] >= 0xF0)))))
+        utf8_err = ht_utf8_first_invalid(buf, len);
 #else
     if (check_utf8) utf8_err = ht_utf8_first_invalid(buf, len);
 #endif

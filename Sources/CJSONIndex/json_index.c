@@ -1,4 +1,5 @@
 #include "json_index.h"
+#include <stdatomic.h>
 #include <string.h>
 
 // One 64-byte block, classified. `plain`: neither whitespace nor structural (bytes of numbers, literals,
@@ -79,11 +80,13 @@ static inline void ht_masks_generic(const uint8_t *p, ht_block_masks *m) {
     for (uint64_t bits_ = (t); bits_; bits_ &= bits_ - 1) (out)[(n)++] = (uint32_t)((b) + __builtin_ctzll(bits_))
 
 #define HT_INDEX_NAME ht_json_index_generic
+#define HT_INDEX_MASKS_TYPE ht_block_masks
 #define HT_INDEX_MASKS ht_masks_generic
 #define HT_INDEX_PREFIX_XOR ht_prefix_xor
 #define HT_INDEX_FLATTEN HT_FLATTEN_SIMPLE
 #include "json_index_body.h"
 #undef HT_INDEX_NAME
+#undef HT_INDEX_MASKS_TYPE
 #undef HT_INDEX_MASKS
 #undef HT_INDEX_PREFIX_XOR
 #undef HT_INDEX_FLATTEN
@@ -211,7 +214,7 @@ static inline void ht_utf8_block_avx2(const uint8_t *p, int first, ht_utf8_state
 }
 #define HT_INDEX_UTF8_STATE ht_utf8_state
 #define HT_INDEX_UTF8_INIT(s) ((s).errors = _mm256_setzero_si256(), (s).pending = 0)
-#define HT_INDEX_UTF8_BLOCK(p, first, s) ht_utf8_block_avx2((p), (first), &(s))
+#define HT_INDEX_UTF8_BLOCK(m, p, first, s) ht_utf8_block_avx2((p), (first), &(s))
 #define HT_INDEX_UTF8_FAILED(s) (!_mm256_testz_si256((s).errors, (s).errors))
 
 // Byte k of entry x: the position of the k-th set bit of x (table for the flattening below).
@@ -272,12 +275,136 @@ static inline void ht_flatten_avx2(uint32_t *out, uint32_t *n, size_t b, uint64_
 #define HT_FLATTEN_AVX2(out, n, b, t) ht_flatten_avx2((out), &(n), (b), (t))
 
 #define HT_INDEX_NAME ht_json_index_avx2
+#define HT_INDEX_MASKS_TYPE ht_block_masks
 #define HT_INDEX_MASKS ht_masks_avx2
 #define HT_INDEX_PREFIX_XOR ht_prefix_xor_clmul
 #define HT_INDEX_FLATTEN HT_FLATTEN_AVX2
 #include "json_index_body.h"
 #undef HT_INDEX_NAME
+#undef HT_INDEX_MASKS_TYPE
 #undef HT_INDEX_MASKS
+#undef HT_INDEX_PREFIX_XOR
+#undef HT_INDEX_FLATTEN
+#undef HT_INDEX_UTF8_BLOCK
+#undef HT_INDEX_UTF8_STATE
+#undef HT_INDEX_UTF8_INIT
+#undef HT_INDEX_UTF8_FAILED
+
+#pragma clang attribute pop
+
+// AVX-512 (BW, VBMI, VBMI2): a block is one register, classes come out as bit masks without movemask,
+// the last partial block is a masked load, and the flattening is one compress.
+#pragma clang attribute push (__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,avx2,bmi,bmi2,pclmul"))), apply_to = function)
+
+typedef struct {
+    uint64_t quote, backslash, op, plain, ctl;
+    __m512i bytes;
+} ht_block_masks512;
+
+static inline uint64_t ht_opaque(uint64_t bits) {
+    __asm__("" : "+r"(bits)); // keeps the mask arithmetic in general registers (see ht_bits)
+    return bits;
+}
+
+static inline void ht_classify_avx512(__m512i x, ht_block_masks512 *m) {
+    __m512i nib = _mm512_set1_epi8(0x0F);
+    __m512i lo = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(HT_CLASS_LOW)), _mm512_and_si512(x, nib));
+    __m512i hi = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(HT_CLASS_HIGH)),
+                                     _mm512_and_si512(_mm512_srli_epi16(x, 4), nib));
+    __m512i c = _mm512_and_si512(lo, hi);
+    m->op = ht_opaque(_mm512_cmpgt_epi8_mask(c, _mm512_set1_epi8(0x0F)));
+    m->plain = ht_opaque(_mm512_testn_epi8_mask(c, c));
+    m->quote = ht_opaque(_mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('"')));
+    m->backslash = ht_opaque(_mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\\')));
+    m->ctl = ht_opaque(_mm512_cmplt_epu8_mask(x, _mm512_set1_epi8(0x20)));
+    m->bytes = x;
+}
+
+static inline void ht_masks_avx512(const uint8_t *p, ht_block_masks512 *m) {
+    ht_classify_avx512(_mm512_loadu_si512((const void *)p), m);
+}
+
+// Only the first `count` bytes are read (a masked load does not fault on the others); spaces stand in
+// for the rest.
+static inline void ht_masks_tail_avx512(const uint8_t *p, size_t count, ht_block_masks512 *m) {
+    __mmask64 valid = _bzhi_u64(~0ull, (unsigned)count);
+    ht_classify_avx512(_mm512_mask_loadu_epi8(_mm512_set1_epi8(' '), valid, (const void *)p), m);
+}
+
+// The lookups of ht_utf8_errors32 over 64 bytes; the bytes one, two and three back come from one
+// two-register byte permutation each.
+static inline __m512i ht_utf8_errors64(__m512i cur, __m512i prev) {
+    __m512i nib = _mm512_set1_epi8(0x0F);
+    // Byte i of the pair (prev, cur) read as 128 bytes: 63 + i is the byte before cur[i].
+    __m512i back1 = _mm512_set_epi64(0x7E7D7C7B7A797877ll, 0x767574737271706Fll, 0x6E6D6C6B6A696867ll,
+                                     0x666564636261605Fll, 0x5E5D5C5B5A595857ll, 0x565554535251504Fll,
+                                     0x4E4D4C4B4A494847ll, 0x464544434241403Fll);
+    __m512i prev1 = _mm512_permutex2var_epi8(prev, back1, cur);
+    __m512i prev2 = _mm512_permutex2var_epi8(prev, _mm512_sub_epi8(back1, _mm512_set1_epi8(1)), cur);
+    __m512i prev3 = _mm512_permutex2var_epi8(prev, _mm512_sub_epi8(back1, _mm512_set1_epi8(2)), cur);
+    __m512i kinds = _mm512_and_si512(
+        _mm512_and_si512(
+            _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ht_u8_prev_high)),
+                                _mm512_and_si512(_mm512_srli_epi16(prev1, 4), nib)),
+            _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ht_u8_prev_low)),
+                                _mm512_and_si512(prev1, nib))),
+        _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ht_u8_cur_high)),
+                            _mm512_and_si512(_mm512_srli_epi16(cur, 4), nib)));
+    __m512i due = _mm512_or_si512(_mm512_subs_epu8(prev2, _mm512_set1_epi8((char)(0xE0 - 0x80))),
+                                  _mm512_subs_epu8(prev3, _mm512_set1_epi8((char)(0xF0 - 0x80))));
+    return _mm512_xor_si512(kinds, _mm512_and_si512(due, _mm512_set1_epi8((char)0x80)));
+}
+
+typedef struct {
+    __m512i errors;
+    __m512i prev; // the previous block (zeros before the first)
+} ht_utf8_state512;
+
+// As ht_utf8_block_avx2, on the block the classification loaded.
+static inline void ht_utf8_block_avx512(__m512i x, ht_utf8_state512 *s) {
+    uint64_t test = _mm512_movepi8_mask(x) | (_mm512_movepi8_mask(s->prev) >> 61);
+    __m512i prev = s->prev;
+    s->prev = x;
+    if (!test) return;
+    s->errors = _mm512_or_si512(s->errors, ht_utf8_errors64(x, prev));
+}
+
+// All set bits at once: their positions (bytes) compressed to the front, widened to 32 bits by sixteen.
+// At most 64 entries are stored from n, within the caller's slack.
+static inline void ht_flatten_avx512(uint32_t *out, uint32_t *n, size_t b, uint64_t t) {
+    uint32_t *o = out + *n;
+    uint32_t count = (uint32_t)__builtin_popcountll(t);
+    *n += count;
+    __m512i iota = _mm512_set_epi64(0x3F3E3D3C3B3A3938ll, 0x3736353433323130ll, 0x2F2E2D2C2B2A2928ll,
+                                    0x2726252423222120ll, 0x1F1E1D1C1B1A1918ll, 0x1716151413121110ll,
+                                    0x0F0E0D0C0B0A0908ll, 0x0706050403020100ll);
+    __m512i at = _mm512_maskz_compress_epi8(t, iota);
+    __m512i base = _mm512_set1_epi32((int)b);
+    _mm512_storeu_si512((void *)o, _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm512_castsi512_si128(at)), base));
+    if (count > 16) {
+        _mm512_storeu_si512((void *)(o + 16), _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(at, 1)), base));
+        if (count > 32) {
+            _mm512_storeu_si512((void *)(o + 32), _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(at, 2)), base));
+            _mm512_storeu_si512((void *)(o + 48), _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(at, 3)), base));
+        }
+    }
+}
+
+#define HT_INDEX_NAME ht_json_index_avx512
+#define HT_INDEX_MASKS_TYPE ht_block_masks512
+#define HT_INDEX_MASKS ht_masks_avx512
+#define HT_INDEX_MASKS_TAIL ht_masks_tail_avx512
+#define HT_INDEX_PREFIX_XOR ht_prefix_xor_clmul
+#define HT_INDEX_FLATTEN(out, n, b, t) ht_flatten_avx512((out), &(n), (b), (t))
+#define HT_INDEX_UTF8_STATE ht_utf8_state512
+#define HT_INDEX_UTF8_INIT(s) ((s).errors = _mm512_setzero_si512(), (s).prev = _mm512_setzero_si512())
+#define HT_INDEX_UTF8_BLOCK(m, p, first, s) ht_utf8_block_avx512((m).bytes, &(s))
+#define HT_INDEX_UTF8_FAILED(s) (_mm512_test_epi8_mask((s).errors, (s).errors) != 0)
+#include "json_index_body.h"
+#undef HT_INDEX_NAME
+#undef HT_INDEX_MASKS_TYPE
+#undef HT_INDEX_MASKS
+#undef HT_INDEX_MASKS_TAIL
 #undef HT_INDEX_PREFIX_XOR
 #undef HT_INDEX_FLATTEN
 #undef HT_INDEX_UTF8_BLOCK
@@ -288,15 +415,49 @@ static inline void ht_flatten_avx2(uint32_t *out, uint32_t *n, size_t b, uint64_
 #pragma clang attribute pop
 #endif
 
-void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
-                   ht_json_index_result *result) {
+// The best code this CPU runs, found once.
+static int ht_best_isa(void) {
+    static _Atomic int best = -1;
+    int isa = atomic_load_explicit(&best, memory_order_relaxed);
+    if (isa >= 0) return isa;
+    isa = HT_JSON_ISA_PORTABLE;
 #if defined(__x86_64__)
+    __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("pclmul")) {
+        isa = HT_JSON_ISA_AVX2;
+        if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2"))
+            isa = HT_JSON_ISA_AVX512;
+    }
+#endif
+    atomic_store_explicit(&best, isa, memory_order_relaxed);
+    return isa;
+}
+
+int ht_json_index_isa(void) {
+    return ht_best_isa();
+}
+
+void ht_json_index_with(int isa, const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                        ht_json_index_result *result) {
+    int best = ht_best_isa();
+    if (isa > best) isa = best;
+#if defined(__x86_64__)
+    if (isa == HT_JSON_ISA_AVX512) {
+        ht_json_index_avx512(buf, len, out, escapes, check_utf8, result);
+        return;
+    }
+    if (isa == HT_JSON_ISA_AVX2) {
         ht_json_index_avx2(buf, len, out, escapes, check_utf8, result);
         return;
     }
 #endif
     ht_json_index_generic(buf, len, out, escapes, check_utf8, result);
+}
+
+void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                   ht_json_index_result *result) {
+    ht_json_index_with(HT_JSON_ISA_AVX512, buf, len, out, escapes, check_utf8, result);
 }
 
 void ht_json_index_portable(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,

@@ -108,18 +108,26 @@ static inline uint64_t ht_bits(__m256i lo, __m256i hi) {
 #define HT_CLASS_LOW  0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x22, 0x40, 0x10, 0x42, 0, 0
 #define HT_CLASS_HIGH 0x02, 0, 0x11, 0x20, 0, 0x40, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0
 
-static inline __m256i ht_class32(__m256i x) {
+// The masks, and the bytes and their high nibbles for the UTF-8 test.
+typedef struct {
+    uint64_t quote, backslash, op, plain, ctl;
+    __m256i a, b, high_a, high_b;
+} ht_block_masks256;
+
+static inline __m256i ht_class32(__m256i x, __m256i *high_nibbles) {
     __m256i nib = _mm256_set1_epi8(0x0F);
     __m256i lo = _mm256_shuffle_epi8(_mm256_setr_epi8(HT_CLASS_LOW, HT_CLASS_LOW), _mm256_and_si256(x, nib));
-    __m256i hi = _mm256_shuffle_epi8(_mm256_setr_epi8(HT_CLASS_HIGH, HT_CLASS_HIGH),
-                                     _mm256_and_si256(_mm256_srli_epi16(x, 4), nib));
+    *high_nibbles = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+    __m256i hi = _mm256_shuffle_epi8(_mm256_setr_epi8(HT_CLASS_HIGH, HT_CLASS_HIGH), *high_nibbles);
     return _mm256_and_si256(lo, hi);
 }
 
-static inline void ht_masks_avx2(const uint8_t *p, ht_block_masks *m) {
+static inline void ht_masks_avx2(const uint8_t *p, ht_block_masks256 *m) {
     __m256i a = _mm256_loadu_si256((const __m256i *)p);
     __m256i b = _mm256_loadu_si256((const __m256i *)(p + 32));
-    __m256i ca = ht_class32(a), cb = ht_class32(b);
+    __m256i ca = ht_class32(a, &m->high_a), cb = ht_class32(b, &m->high_b);
+    m->a = a;
+    m->b = b;
     __m256i structural = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
     m->op = ht_bits(_mm256_cmpgt_epi8(ca, structural), _mm256_cmpgt_epi8(cb, structural));
     m->plain = ht_bits(_mm256_cmpeq_epi8(ca, zero), _mm256_cmpeq_epi8(cb, zero));
@@ -174,7 +182,7 @@ static inline __m256i ht_table(const uint8_t *t) {
 
 // Nonzero bytes where the 32 bytes of `cur` (preceded by those of `prev`) are not well-formed UTF-8;
 // a sequence still open at the end of `cur` is not an error here.
-static inline __m256i ht_utf8_errors32(__m256i cur, __m256i prev) {
+static inline __m256i ht_utf8_errors32(__m256i cur, __m256i cur_high_nibbles, __m256i prev) {
     __m256i nib = _mm256_set1_epi8(0x0F);
     __m256i joint = _mm256_permute2x128_si256(prev, cur, 0x21); // prev's high lane, cur's low lane
     __m256i prev1 = _mm256_alignr_epi8(cur, joint, 15);
@@ -185,26 +193,24 @@ static inline __m256i ht_utf8_errors32(__m256i cur, __m256i prev) {
             _mm256_shuffle_epi8(ht_table(ht_u8_prev_high),
                                 _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib)),
             _mm256_shuffle_epi8(ht_table(ht_u8_prev_low), _mm256_and_si256(prev1, nib))),
-        _mm256_shuffle_epi8(ht_table(ht_u8_cur_high),
-                            _mm256_and_si256(_mm256_srli_epi16(cur, 4), nib)));
+        _mm256_shuffle_epi8(ht_table(ht_u8_cur_high), cur_high_nibbles));
     // 0x80 where a third or fourth byte is due: two back is E0 or above, or three back is F0 or above.
     __m256i due = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8((char)(0xE0 - 0x80))),
                                   _mm256_subs_epu8(prev3, _mm256_set1_epi8((char)(0xF0 - 0x80))));
     return _mm256_xor_si256(kinds, _mm256_and_si256(due, _mm256_set1_epi8((char)0x80)));
 }
 
-// Adds the UTF-8 errors of the block at p, given the 32 bytes before it (none when `first`). Every block
+// Adds the UTF-8 errors of the block at p (classified in m), given the 32 bytes before it (none when `first`). Every block
 // is tested, ASCII or not: on posts in several scripts, about one block in five holds a high byte, at
 // random, and skipping the others cost more in mispredicted branches than the test (measured).
-static inline void ht_utf8_block_avx2(const uint8_t *p, int first, __m256i *errors) {
-    __m256i a = _mm256_loadu_si256((const __m256i *)p);
-    __m256i b = _mm256_loadu_si256((const __m256i *)(p + 32));
+static inline void ht_utf8_block_avx2(const ht_block_masks256 *m, const uint8_t *p, int first, __m256i *errors) {
     __m256i before = first ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(p - 32));
-    *errors = _mm256_or_si256(*errors, _mm256_or_si256(ht_utf8_errors32(a, before), ht_utf8_errors32(b, a)));
+    *errors = _mm256_or_si256(*errors, _mm256_or_si256(ht_utf8_errors32(m->a, m->high_a, before),
+                                                       ht_utf8_errors32(m->b, m->high_b, m->a)));
 }
 #define HT_INDEX_UTF8_STATE __m256i
 #define HT_INDEX_UTF8_INIT(s) ((s) = _mm256_setzero_si256())
-#define HT_INDEX_UTF8_BLOCK(m, p, first, s) ht_utf8_block_avx2((p), (first), &(s))
+#define HT_INDEX_UTF8_BLOCK(m, p, first, s) ht_utf8_block_avx2(&(m), (p), (first), &(s))
 #define HT_INDEX_UTF8_FAILED(s) (!_mm256_testz_si256((s), (s)))
 
 // Byte k of entry x: the position of the k-th set bit of x (table for the flattening below).
@@ -265,7 +271,7 @@ static inline void ht_flatten_avx2(uint32_t *out, uint32_t *n, size_t b, uint64_
 #define HT_FLATTEN_AVX2(out, n, b, t) ht_flatten_avx2((out), &(n), (b), (t))
 
 #define HT_INDEX_NAME ht_json_index_avx2
-#define HT_INDEX_MASKS_TYPE ht_block_masks
+#define HT_INDEX_MASKS_TYPE ht_block_masks256
 #define HT_INDEX_MASKS ht_masks_avx2
 #define HT_INDEX_PREFIX_XOR ht_prefix_xor_clmul
 #define HT_INDEX_FLATTEN HT_FLATTEN_AVX2
@@ -288,7 +294,7 @@ static inline void ht_flatten_avx2(uint32_t *out, uint32_t *n, size_t b, uint64_
 
 typedef struct {
     uint64_t quote, backslash, op, plain, ctl;
-    __m512i bytes;
+    __m512i bytes, high_nibbles; // for the UTF-8 test
 } ht_block_masks512;
 
 static inline uint64_t ht_opaque(uint64_t bits) {
@@ -299,8 +305,8 @@ static inline uint64_t ht_opaque(uint64_t bits) {
 static inline void ht_classify_avx512(__m512i x, ht_block_masks512 *m) {
     __m512i nib = _mm512_set1_epi8(0x0F);
     __m512i lo = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(HT_CLASS_LOW)), _mm512_and_si512(x, nib));
-    __m512i hi = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(HT_CLASS_HIGH)),
-                                     _mm512_and_si512(_mm512_srli_epi16(x, 4), nib));
+    __m512i high_nibbles = _mm512_and_si512(_mm512_srli_epi16(x, 4), nib);
+    __m512i hi = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(HT_CLASS_HIGH)), high_nibbles);
     __m512i c = _mm512_and_si512(lo, hi);
     m->op = ht_opaque(_mm512_cmpgt_epi8_mask(c, _mm512_set1_epi8(0x0F)));
     m->plain = ht_opaque(_mm512_testn_epi8_mask(c, c));
@@ -308,6 +314,7 @@ static inline void ht_classify_avx512(__m512i x, ht_block_masks512 *m) {
     m->backslash = ht_opaque(_mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\\')));
     m->ctl = ht_opaque(_mm512_cmplt_epu8_mask(x, _mm512_set1_epi8(0x20)));
     m->bytes = x;
+    m->high_nibbles = high_nibbles;
 }
 
 static inline void ht_masks_avx512(const uint8_t *p, ht_block_masks512 *m) {
@@ -323,7 +330,7 @@ static inline void ht_masks_tail_avx512(const uint8_t *p, size_t count, ht_block
 
 // The lookups of ht_utf8_errors32 over 64 bytes; the bytes one, two and three back come from one
 // two-register byte permutation each.
-static inline __m512i ht_utf8_errors64(__m512i cur, __m512i prev) {
+static inline __m512i ht_utf8_errors64(__m512i cur, __m512i cur_high_nibbles, __m512i prev) {
     __m512i nib = _mm512_set1_epi8(0x0F);
     // Byte i of the pair (prev, cur) read as 128 bytes: 63 + i is the byte before cur[i].
     __m512i back1 = _mm512_set_epi64(0x7E7D7C7B7A797877ll, 0x767574737271706Fll, 0x6E6D6C6B6A696867ll,
@@ -339,7 +346,7 @@ static inline __m512i ht_utf8_errors64(__m512i cur, __m512i prev) {
             _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ht_u8_prev_low)),
                                 _mm512_and_si512(prev1, nib))),
         _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ht_u8_cur_high)),
-                            _mm512_and_si512(_mm512_srli_epi16(cur, 4), nib)));
+                            cur_high_nibbles));
     __m512i due = _mm512_or_si512(_mm512_subs_epu8(prev2, _mm512_set1_epi8((char)(0xE0 - 0x80))),
                                   _mm512_subs_epu8(prev3, _mm512_set1_epi8((char)(0xF0 - 0x80))));
     return _mm512_xor_si512(kinds, _mm512_and_si512(due, _mm512_set1_epi8((char)0x80)));
@@ -351,8 +358,8 @@ typedef struct {
 } ht_utf8_state512;
 
 // As ht_utf8_block_avx2 (every block), on the block the classification loaded.
-static inline void ht_utf8_block_avx512(__m512i x, ht_utf8_state512 *s) {
-    s->errors = _mm512_or_si512(s->errors, ht_utf8_errors64(x, s->prev));
+static inline void ht_utf8_block_avx512(__m512i x, __m512i high_nibbles, ht_utf8_state512 *s) {
+    s->errors = _mm512_or_si512(s->errors, ht_utf8_errors64(x, high_nibbles, s->prev));
     s->prev = x;
 }
 
@@ -384,7 +391,7 @@ static inline void ht_flatten_avx512(uint32_t *out, uint32_t *n, size_t b, uint6
 #define HT_INDEX_FLATTEN(out, n, b, t) ht_flatten_avx512((out), &(n), (b), (t))
 #define HT_INDEX_UTF8_STATE ht_utf8_state512
 #define HT_INDEX_UTF8_INIT(s) ((s).errors = _mm512_setzero_si512(), (s).prev = _mm512_setzero_si512())
-#define HT_INDEX_UTF8_BLOCK(m, p, first, s) ht_utf8_block_avx512((m).bytes, &(s))
+#define HT_INDEX_UTF8_BLOCK(m, p, first, s) ht_utf8_block_avx512((m).bytes, (m).high_nibbles, &(s))
 #define HT_INDEX_UTF8_FAILED(s) (_mm512_test_epi8_mask((s).errors, (s).errors) != 0)
 #include "json_index_body.h"
 #undef HT_INDEX_NAME

@@ -27,7 +27,8 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
 #endif
     for (size_t b = 0; b < len; b += 64) {
         const uint8_t *p = buf + b;
-        int first = b == 0;
+        int first = b == 0; // no bytes before this block (the UTF-8 test of some code looks back)
+        (void)first;
         HT_INDEX_MASKS_TYPE m;
 #ifdef HT_INDEX_MASKS_TAIL
         // The last partial block is read with a mask, as if spaces followed it (no token, no control
@@ -93,7 +94,6 @@ static void HT_INDEX_NAME(const uint8_t *buf, size_t len, uint32_t *out, uint32_
         if (check_utf8) HT_INDEX_UTF8_BLOCK(m, p, first, utf8_state);
         if (err != HT_JSON_OK && !check_utf8) break;
 #else
-        (void)first;
         if (err != HT_JSON_OK) break;
 #endif
     }

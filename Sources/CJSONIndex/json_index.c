@@ -57,20 +57,30 @@ static inline int ht_check_escape(const uint8_t *s, size_t len, size_t a) {
     }
 }
 
-// Portable classification, a byte at a time (CPUs without AVX2).
+// Portable classification, a byte at a time (CPUs without AVX2), by a table of byte classes: no branch.
+#define HT_B_QUOTE 0x01
+#define HT_B_BACKSLASH 0x02
+#define HT_B_WS 0x04
+#define HT_B_OP 0x08
+#define HT_B_CTL 0x10
+static const uint8_t ht_byte_classes[256] = {
+    HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL,
+    HT_B_CTL, HT_B_CTL | HT_B_WS, HT_B_CTL | HT_B_WS, HT_B_CTL, HT_B_CTL, HT_B_CTL | HT_B_WS, HT_B_CTL, HT_B_CTL,
+    HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL,
+    HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL, HT_B_CTL,
+    [' '] = HT_B_WS, ['"'] = HT_B_QUOTE, ['\\'] = HT_B_BACKSLASH, [','] = HT_B_OP, [':'] = HT_B_OP,
+    ['['] = HT_B_OP, [']'] = HT_B_OP, ['{'] = HT_B_OP, ['}'] = HT_B_OP,
+};
+
 static inline void ht_masks_generic(const uint8_t *p, ht_block_masks *m) {
     uint64_t q = 0, bs = 0, ws = 0, op = 0, ctl = 0;
     for (int i = 0; i < 64; i++) {
-        uint8_t c = p[i];
-        uint64_t bit = 1ull << i;
-        switch (c) {
-        case '"': q |= bit; break;
-        case '\\': bs |= bit; break;
-        case ' ': case '\t': case '\n': case '\r': ws |= bit; break;
-        case '{': case '}': case '[': case ']': case ':': case ',': op |= bit; break;
-        default: break;
-        }
-        if (c < 0x20) ctl |= bit;
+        uint64_t c = ht_byte_classes[p[i]];
+        q |= (c & 1) << i;
+        bs |= ((c >> 1) & 1) << i;
+        ws |= ((c >> 2) & 1) << i;
+        op |= ((c >> 3) & 1) << i;
+        ctl |= ((c >> 4) & 1) << i;
     }
     m->quote = q; m->backslash = bs; m->op = op; m->plain = ~(ws | op); m->ctl = ctl;
 }

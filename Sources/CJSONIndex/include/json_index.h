@@ -38,6 +38,21 @@ void ht_json_index(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *esca
 void ht_json_index_portable(const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
                             ht_json_index_result *result);
 
+// The instruction sets ht_json_index can use; it picks the best one the CPU has.
+enum {
+    HT_JSON_ISA_PORTABLE = 0,
+    HT_JSON_ISA_AVX2 = 1,   // with BMI1 and PCLMUL
+    HT_JSON_ISA_AVX512 = 2, // BW, VL, VBMI, VBMI2, with BMI2 and PCLMUL
+};
+
+// The one ht_json_index uses on this CPU.
+int ht_json_index_isa(void);
+
+// The same as ht_json_index with the code for `isa`, or for the best one below it that this CPU has (for
+// tests and benchmarks that compare them).
+void ht_json_index_with(int isa, const uint8_t *buf, size_t len, uint32_t *out, uint32_t *escapes, int check_utf8,
+                        ht_json_index_result *result);
+
 // Offset of the first byte that is not part of well-formed UTF-8 (Unicode Table 3-7: no overlongs, no
 // surrogates, nothing above U+10FFFF), or -1 when all of it is well formed.
 int64_t ht_utf8_first_invalid(const uint8_t *buf, size_t len);

@@ -1,5 +1,6 @@
 import CJSONIndex
 import Foundation
+import Glibc
 import Testing
 @testable import HashtrendCore
 
@@ -126,29 +127,100 @@ import Testing
         #expect(walk("{\"a\":\"b\"} \"c\u{1}\"") == .trailingData(at: 10))
     }
 
+    /// The instruction sets this CPU runs, each to be compared with the portable code.
+    static let vectorISAs: [Int32] = [Int32(HT_JSON_ISA_AVX2), Int32(HT_JSON_ISA_AVX512)]
+        .filter { $0 <= ht_json_index_isa() }
+
+    /// Runs the first pass with `isa` and returns everything it reports, for comparisons.
+    static func index(_ b: UnsafeBufferPointer<UInt8>, isa: Int32, checkUTF8: Bool = true) -> IndexOutcome {
+        let cap = b.count + 64
+        var tokens = [UInt32](repeating: 0, count: cap), escapes = [UInt32](repeating: 0, count: cap)
+        var r = ht_json_index_result()
+        ht_json_index_with(isa, b.baseAddress, b.count, &tokens, &escapes, checkUTF8 ? 1 : 0, &r)
+        return IndexOutcome(tokens: Array(tokens[..<Int(r.count)]), escapes: Array(escapes[..<Int(r.escape_count)]),
+                            error: r.error, errorAt: r.error_at, utf8ErrorAt: r.utf8_error_at)
+    }
+
+    struct IndexOutcome: Equatable {
+        var tokens: [UInt32], escapes: [UInt32]
+        var error: Int32, errorAt: UInt32, utf8ErrorAt: Int32
+    }
+
     /// The portable first pass (CPUs without AVX2) finds the same tokens, errors and UTF-8 verdicts as
-    /// the vector one, on generated posts of every shape cut and damaged at random.
+    /// each vector one, on generated posts of every shape cut and damaged at random.
     @Test func portableCodeAgreesWithTheVectorCode() {
         var g = PostGenerator(seed: 5, startMillis: 1_795_613_152_000, ratePerSecond: 300)
         var rng = SeededRandom(seed: 31)
         let damage = Array("\"\\{}[]:, \u{1}\u{80}é".utf8)
+        var errors = 0
         for i in 0..<3000 {
             var line = PostGenerator.encode(g.next(), format: PostFormat.allCases[i % 3])
             for _ in 0..<rng.below(3) { line[rng.below(line.count)] = damage[rng.below(damage.count)] }
             if rng.below(4) == 0 { line.removeLast(rng.below(line.count)) }
-            let cap = line.count + 64
-            var fast = [UInt32](repeating: 0, count: cap), portable = [UInt32](repeating: 0, count: cap)
-            var fastEscapes = [UInt32](repeating: 0, count: cap), portableEscapes = [UInt32](repeating: 0, count: cap)
-            var rf = ht_json_index_result(), rp = ht_json_index_result()
             line.withUnsafeBufferPointer { b in
-                ht_json_index(b.baseAddress, b.count, &fast, &fastEscapes, 1, &rf)
-                ht_json_index_portable(b.baseAddress, b.count, &portable, &portableEscapes, 1, &rp)
+                let portable = Self.index(b, isa: Int32(HT_JSON_ISA_PORTABLE))
+                if portable.error != HT_JSON_OK { errors += 1 }
+                for isa in Self.vectorISAs {
+                    #expect(Self.index(b, isa: isa) == portable, "isa \(isa): \(String(decoding: line, as: UTF8.self))")
+                }
+                #expect(Self.index(b, isa: Int32(HT_JSON_ISA_PORTABLE), checkUTF8: false).tokens == portable.tokens)
             }
-            #expect(rf.count == rp.count && rf.error == rp.error && rf.error_at == rp.error_at
-                    && rf.utf8_error_at == rp.utf8_error_at && rf.escape_count == rp.escape_count)
-            #expect(fast[..<Int(rf.count)] == portable[..<Int(rp.count)])
-            #expect(fastEscapes[..<Int(rf.escape_count)] == portableEscapes[..<Int(rp.escape_count)])
         }
+        #expect(errors > 300)
+    }
+
+    /// The last partial block is read only up to the end of the input: lines of every length end right
+    /// before an unreadable page (a read past the end would crash the test), and agree with the portable code.
+    @Test func readsNothingPastTheEnd() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let region = try #require(mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        try #require(region != MAP_FAILED)
+        defer { munmap(region, 2 * page) }
+        try #require(mprotect(region + page, page, PROT_NONE) == 0)
+        let text = Array(#"{"k":["é東🚀",-1.5e3,true,null,"a\"b\\c\u00e9"],"t":"x y"} "#.utf8)
+        for count in 0...300 {
+            let start = region.assumingMemoryBound(to: UInt8.self) + (page - count)
+            for i in 0..<count { start[i] = text[i % text.count] }
+            let b = UnsafeBufferPointer(start: start, count: count)
+            let portable = Self.index(b, isa: Int32(HT_JSON_ISA_PORTABLE))
+            for isa in Self.vectorISAs { #expect(Self.index(b, isa: isa) == portable, "count \(count)") }
+        }
+    }
+
+    /// UTF-8 sequences laid across the 64-byte block edges, the 96-byte edge where the AVX2 code stops
+    /// copying its last block, and the end of the input (cut short there): each vector check reports the
+    /// offset the scalar check reports, and exactly the inputs the standard library rejects are rejected.
+    @Test func utf8SequencesAcrossBlockEdgesAndTheEnd() {
+        let sequences: [[UInt8]] = [
+            [0xC2, 0x80], [0xDF, 0xBF], [0xC1, 0xBF], [0xC0, 0x80], [0xE0, 0xA0, 0x80], [0xE0, 0x9F, 0xBF],
+            [0xED, 0x9F, 0xBF], [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80],
+            [0xF0, 0x8F, 0xBF, 0xBF], [0xF4, 0x8F, 0xBF, 0xBF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80],
+            [0xF1, 0x80, 0x80, 0x80], [0xE6, 0x9D, 0xB1], [0x80], [0xBF, 0x80], [0xFF],
+        ]
+        var valid = 0, invalid = 0
+        for sequence in sequences {
+            for cut in 0...sequence.count {
+                let piece = Array(sequence[..<cut])
+                for total in [64, 96, 128, 160] {
+                    // The piece ends at total - 4 ... total + 4: across an edge, or at the end of the input.
+                    for before in max(0, total - 4 - piece.count)...(total + 4 - piece.count) {
+                        for after in [0, 1, 3, 40] {
+                            let bytes = [UInt8](repeating: 0x61, count: before) + piece + [UInt8](repeating: 0x62, count: after)
+                            bytes.withUnsafeBufferPointer { b in
+                                let scalar = JSONScanner.firstInvalidUTF8(in: b)
+                                #expect((scalar == nil) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
+                                if scalar == nil { valid += 1 } else { invalid += 1 }
+                                for isa in Self.vectorISAs + [Int32(HT_JSON_ISA_PORTABLE)] {
+                                    let got = Self.index(b, isa: isa).utf8ErrorAt
+                                    #expect(got == Int32(scalar ?? -1), "isa \(isa), \(before) + \(piece) + \(after)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(valid > 1000 && invalid > 1000)
     }
 
     /// One huge line does not pin its token buffer: the next ordinary line gets a small one again.

@@ -56,7 +56,7 @@ struct ConsumeCommand: ParsableCommand {
         let holder = ConsumerHolder()
         let commits = group != nil
         let consumer = try KafkaConsumer(config: config, logger: logger) { event in
-            guard commits, let c = holder.consumer else { return nil }
+            guard commits, holder.consumer != nil else { return nil }
             switch event {
             case .revoked(let tps, _):
                 // Output is flushed; the pending offsets stay: if the partitions come back to this member,

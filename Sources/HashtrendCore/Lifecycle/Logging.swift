@@ -62,7 +62,7 @@ public struct JournaldLogHandler: LogHandler {
         var merged = metadata
         if let m = event.metadata { merged.merge(m) { _, new in new } }
         let fields = Self.fields(level: event.level, message: "\(event.message)", identifier: identifier, metadata: merged)
-        var cstrings = fields.map { strdup($0)! }
+        let cstrings = fields.map { strdup($0)! }
         defer { cstrings.forEach { free($0) } }
         var iov = cstrings.map { iovec(iov_base: UnsafeMutableRawPointer($0), iov_len: strlen($0)) }
         _ = iov.withUnsafeMutableBufferPointer { sd_journal_sendv($0.baseAddress, Int32($0.count)) }

@@ -88,7 +88,7 @@ enum IngestDaemonHarness {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return names.filter { $0.hasSuffix(".seg") }.reduce(0) { sum, name in
             let size = (try? FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(name).path)[.size] as? Int) ?? 0
-            return sum + max(0, (size ?? 0) - 16)
+            return sum + max(0, size - 16)
         }
     }
 

@@ -271,7 +271,7 @@ struct SpoolKillTests {
     @Test func acknowledgedRecordsSurviveSIGKILL() throws {
         let dir = TestSupport.tempDir("spool-kill").appendingPathComponent("spool").path
         let acks = dir + ".acks"
-        FileManager.default.createFile(atPath: acks, contents: nil)
+        _ = FileManager.default.createFile(atPath: acks, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var tornSeen = false

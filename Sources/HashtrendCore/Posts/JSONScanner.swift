@@ -521,7 +521,7 @@ public struct JSONScanner {
     public func equals(_ ref: JSONStringRef, _ literal: StaticString) -> Bool {
         let n = literal.utf8CodeUnitCount
         if !ref.hasEscapes {
-            return ref.end - ref.start == n && memEqual(base + ref.start, literal.utf8Start, n)
+            return ref.end - ref.start == n && bytesEqual(base + ref.start, literal.utf8Start, n)
         }
         return string(ref).utf8.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: n))
     }
@@ -530,19 +530,9 @@ public struct JSONScanner {
     public func equals(_ a: JSONStringRef, _ b: JSONStringRef) -> Bool {
         if !a.hasEscapes && !b.hasEscapes {
             let n = a.end - a.start
-            return b.end - b.start == n && memEqual(base + a.start, base + b.start, n)
+            return b.end - b.start == n && bytesEqual(base + a.start, base + b.start, n)
         }
         return string(a) == string(b)
-    }
-
-    @inline(__always)
-    func memEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        var k = 0
-        while k < n {
-            if a[k] != b[k] { return false }
-            k += 1
-        }
-        return true
     }
 
     // MARK: UTF-8

@@ -252,11 +252,8 @@ public struct PostDecoder: Sendable {
 
     @inline(__always)
     private static func key(raw b: UnsafeBufferPointer<UInt8>) -> Key {
-        @inline(__always) func eq(_ lit: StaticString) -> Bool {
-            let p = lit.utf8Start
-            for i in 0..<b.count where b[i] != p[i] { return false }
-            return true
-        }
+        // Each literal below has the length of the case it is in.
+        @inline(__always) func eq(_ lit: StaticString) -> Bool { bytesEqual(b.baseAddress!, lit.utf8Start, b.count) }
         switch b.count {
         case 1: return b[0] == UInt8(ascii: "v") ? .v : .other
         case 2: return eq("id") ? .id : .other

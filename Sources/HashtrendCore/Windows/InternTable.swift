@@ -96,7 +96,7 @@ final class InternTable {
             if s == 0 { break }
             if UInt32(truncatingIfNeeded: s >> 32) == h32 {
                 let id = Int(UInt32(truncatingIfNeeded: s)) &- 1
-                if Int(lengths[id]) == n && InternTable.same(arena + offsets[id], p, n) { return Int32(id) }
+                if Int(lengths[id]) == n && bytesEqual(arena + offsets[id], p, n) { return Int32(id) }
             }
             i = (i &+ 1) & mask
         }
@@ -166,23 +166,6 @@ final class InternTable {
             slots[i] = (h >> 32) << 32 | UInt64(id + 1)
             occupied += 1
         }
-    }
-
-    /// Byte equality, inline for the short strings tags are (a call to memcmp cost more than the compare).
-    @inline(__always)
-    private static func same(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        var i = 0
-        while i &+ 8 <= n {
-            if UnsafeRawPointer(a + i).loadUnaligned(as: UInt64.self) != UnsafeRawPointer(b + i).loadUnaligned(as: UInt64.self) {
-                return false
-            }
-            i &+= 8
-        }
-        while i < n {
-            if a[i] != b[i] { return false }
-            i &+= 1
-        }
-        return true
     }
 
     /// The bytes of `id` (valid until the next intern or sweep).

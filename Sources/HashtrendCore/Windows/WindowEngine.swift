@@ -79,7 +79,7 @@ public final class WindowEngine {
     @exclusivity(unchecked) private var lastOffset: [Int64] = []      // .min: no record yet
     @exclusivity(unchecked) private var lastActivity: [Int64] = []
     /// Processing time at or after which an active partition may have turned idle (see processRecord).
-    private var idleRecheckAt: Int64 = .min
+    @exclusivity(unchecked) private var idleRecheckAt: Int64 = .min
 
     private final class Pane {
         let index: Int64
@@ -626,8 +626,25 @@ public final class WindowEngine {
         }
     }
 
+    /// Pane `p` when it is retained with its counts and counted something.
+    private func countedPane(_ p: Int64) -> Pane? {
+        guard let pane = panes[p], !pane.released, pane.posts > 0 else { return nil }
+        return pane
+    }
+
+    /// The counted panes among `from..<to`, in order.
+    private func countedPanes(from a: Int64, to b: Int64) -> [Pane] {
+        var out: [Pane] = []
+        var p = a
+        while p < b {
+            if let pane = countedPane(p) { out.append(pane) }
+            p += 1
+        }
+        return out
+    }
+
     private func fold(_ p: Int64, into t: inout WindowSum, add: Bool) {
-        guard let pane = panes[p], !pane.released, pane.posts > 0 else { return }
+        guard let pane = countedPane(p) else { return }
         t.posts += add ? pane.posts : -pane.posts
         if maxTags == nil {
             pane.exact.cells.withUnsafeBufferPointer { cells in
@@ -672,40 +689,22 @@ public final class WindowEngine {
         }
         var top: [TrendEntry] = []
         top.reserveCapacity(best.count)
-        // Ranked by count, the score is still reported: the baseline panes are looked up once here.
-        var basePanes: [Pane] = []
-        var baseWindow: [Int] = []
-        if !byScore {
-            var j: Int64 = 1
-            while j <= H {
-                var p = e - j * n - n
-                while p < e - j * n {
-                    if let pane = panes[p], !pane.released, pane.posts > 0 {
-                        basePanes.append(pane)
-                        baseWindow.append(Int(j - 1))
-                    }
-                    p += 1
-                }
-                j += 1
-            }
-        }
-        // Pane by pane, all of the list's tags at once: each pane's table is then read while it is in the
-        // cache (tag by tag, the lookups in up to H*W/S panes per tag missed the cache; 5% of `trends`).
+        // Ranked by count, the score is still reported. The baseline counts are read pane by pane, all of
+        // the list's tags at once: each pane's table is then read while it is in the cache (tag by tag,
+        // the lookups in up to H*W/S panes per tag missed the cache; 5% of `trends`).
         let h = Int(H)
         var baseMatrix = [Int64](repeating: 0, count: byScore ? 0 : best.count * h)
         if !byScore {
-            for (pane, j) in zip(basePanes, baseWindow) {
-                for i in best.indices { baseMatrix[i * h + j] += paneCount(pane, best[i].tag) }
+            for j in 0..<h {
+                let end = e - Int64(j + 1) * n
+                for pane in countedPanes(from: end - n, to: end) {
+                    for i in best.indices { baseMatrix[i * h + j] += paneCount(pane, best[i].tag) }
+                }
             }
         }
         var baseCounts = [Int64](repeating: 0, count: h)
         // The window's own panes, looked up once for all entries' spellings.
-        var windowPanes: [Pane] = []
-        var wp = e - n
-        while wp < e {
-            if let pane = panes[wp], !pane.released, pane.posts > 0 { windowPanes.append(pane) }
-            wp += 1
-        }
+        let windowPanes = countedPanes(from: e - n, to: e)
         for (i, c) in best.enumerated() {
             let score: Double
             if byScore {
@@ -758,8 +757,7 @@ public final class WindowEngine {
     }
 
     private func paneCount(_ p: Int64, _ tag: Int32) -> Int64 {
-        guard let pane = panes[p], !pane.released, pane.posts > 0 else { return 0 }
-        return paneCount(pane, tag)
+        countedPane(p).map { paneCount($0, tag) } ?? 0
     }
 
     private func paneCount(_ pane: Pane, _ tag: Int32) -> Int64 {
